@@ -1,0 +1,1 @@
+"""Model families, one folder each (config.py, model.py, convert.py, operator.py)."""

@@ -1,0 +1,1 @@
+"""Shared encoders used by several families (CLIP towers, S3D, BERT-family text towers)."""

@@ -1,0 +1,198 @@
+"""The operator contract every model family implements.
+
+An operator wraps one model family behind four tasks (embed video, embed text, similarity,
+classify). Callers hand over what they have (a path, bytes, a decoded clip, or features for
+feature-level models); batching, ``torch.inference_mode()``, device and dtype are the
+operator's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence, Union
+
+import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vtzoo.registry.cards import WeightCard
+
+VIDEO_EMBEDDING = "video-embedding"
+TEXT_EMBEDDING = "text-embedding"
+VIDEO_TEXT_SIMILARITY = "video-text-similarity"
+VIDEO_CLASSIFICATION = "video-classification"
+ALL_TASKS = frozenset({VIDEO_EMBEDDING, TEXT_EMBEDDING, VIDEO_TEXT_SIMILARITY, VIDEO_CLASSIFICATION})
+
+# What `embed_video` / `classify` accept: a path, raw bytes, a decoded clip (T, C, H, W) as a
+# tensor or (T, H, W, C) uint8 numpy array, or a family's feature tensors; or a list of those.
+VideoInput = Union[str, "os.PathLike[str]", bytes, torch.Tensor, Any]
+
+
+class VtzooError(Exception):
+    """Base class of every error vtzoo raises on purpose."""
+
+
+class UnsupportedTask(VtzooError, NotImplementedError):
+    """Raised when an operator is asked for a task it does not implement."""
+
+    def __init__(self, operator: str, task: str, supported: frozenset[str] | None = None):
+        self.operator = operator
+        self.task = task
+        hint = f" (it supports: {', '.join(sorted(supported))})" if supported else ""
+        super().__init__(f"operator {operator!r} does not support the task {task!r}{hint}")
+
+
+@dataclass
+class Embeddings:
+    """What an operator returns for a batch of videos or texts.
+
+    ``pooled`` is the one vector per item a vector index stores. Models that score with more
+    than one vector per item (frames, words, clips) also fill ``tokens`` (N, L, D) and ``mask``
+    (N, L), 1 on real positions. ``extras`` carries family-specific tensors a model's own
+    ``similarity`` needs (e.g. DRL's token weights) and provenance (frame indices, backend).
+    """
+
+    pooled: torch.Tensor
+    tokens: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.pooled.dim() != 2:
+            raise ValueError(f"Embeddings.pooled must be (N, D), got shape {tuple(self.pooled.shape)}")
+        if self.tokens is not None and self.tokens.dim() != 3:
+            raise ValueError(f"Embeddings.tokens must be (N, L, D), got shape {tuple(self.tokens.shape)}")
+        if self.mask is not None and self.tokens is not None and self.mask.shape != self.tokens.shape[:2]:
+            raise ValueError(
+                f"Embeddings.mask shape {tuple(self.mask.shape)} does not match tokens {tuple(self.tokens.shape[:2])}"
+            )
+
+    def __len__(self) -> int:
+        return self.pooled.shape[0]
+
+    def __getitem__(self, index: int | slice | Sequence[int] | torch.Tensor) -> "Embeddings":
+        """Select items (rows) while keeping every per-item tensor aligned."""
+        if isinstance(index, int):
+            index = slice(index, index + 1)
+        n = len(self)
+
+        def pick(value: Any) -> Any:
+            if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == n:
+                return value[index]
+            if isinstance(value, list) and len(value) == n:
+                idx = range(n)[index] if isinstance(index, slice) else index
+                return [value[int(i)] for i in idx]
+            return value
+
+        return Embeddings(
+            pooled=self.pooled[index],
+            tokens=None if self.tokens is None else self.tokens[index],
+            mask=None if self.mask is None else self.mask[index],
+            extras={k: pick(v) for k, v in self.extras.items()},
+        )
+
+    @staticmethod
+    def concat(parts: Sequence["Embeddings"]) -> "Embeddings":
+        """Concatenate batches; token tensors of different lengths are right-padded (mask 0)."""
+        if not parts:
+            raise ValueError("Embeddings.concat needs at least one part")
+        pooled = torch.cat([p.pooled for p in parts])
+        tokens = mask = None
+        if all(p.tokens is not None for p in parts):
+            length = max(p.tokens.shape[1] for p in parts)
+            tokens = torch.cat([_pad_dim1(p.tokens, length) for p in parts])
+            masks = [
+                p.mask if p.mask is not None else torch.ones(p.tokens.shape[:2], dtype=torch.long)
+                for p in parts
+            ]
+            mask = torch.cat([_pad_dim1(m, length) for m in masks])
+        extras: dict[str, Any] = {}
+        for key in parts[0].extras:
+            values = [p.extras.get(key) for p in parts]
+            if all(isinstance(v, torch.Tensor) for v in values):
+                if values[0].dim() >= 2:
+                    length = max(v.shape[1] for v in values)
+                    extras[key] = torch.cat([_pad_dim1(v, length) for v in values])
+                else:
+                    extras[key] = torch.cat(values)
+            elif all(isinstance(v, list) for v in values):
+                extras[key] = [item for v in values for item in v]
+            else:
+                extras[key] = values[0]
+        return Embeddings(pooled=pooled, tokens=tokens, mask=mask, extras=extras)
+
+    def to(self, device: torch.device | str) -> "Embeddings":
+        move = lambda t: t.to(device) if isinstance(t, torch.Tensor) else t  # noqa: E731
+        return Embeddings(
+            pooled=move(self.pooled),
+            tokens=move(self.tokens),
+            mask=move(self.mask),
+            extras={k: move(v) for k, v in self.extras.items()},
+        )
+
+
+def _pad_dim1(tensor: torch.Tensor, length: int) -> torch.Tensor:
+    if tensor.shape[1] == length:
+        return tensor
+    pad_shape = (tensor.shape[0], length - tensor.shape[1], *tensor.shape[2:])
+    return torch.cat([tensor, tensor.new_zeros(pad_shape)], dim=1)
+
+
+class Operator:
+    """One model family behind the common interface.
+
+    Subclasses set ``name`` and ``tasks``, implement ``build`` (how a card, a weights spec and
+    config overrides become a ready operator) and the tasks they support. Everything they do
+    not support raises :class:`UnsupportedTask`.
+    """
+
+    name: ClassVar[str] = ""
+    tasks: ClassVar[frozenset[str]] = frozenset()
+    default_variant: ClassVar[str | None] = None
+
+    def __init__(self, model: torch.nn.Module, card: "WeightCard | None" = None, device: str | torch.device = "cpu"):
+        self.model = model.to(device).eval()
+        self.card = card
+        self.device = torch.device(device)
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        card: "WeightCard | None",
+        weights: Any = None,
+        device: str | torch.device = "cpu",
+        **config: Any,
+    ) -> "Operator":
+        """Build the operator for ``card`` (a variant), load ``weights`` and apply ``config``."""
+        raise NotImplementedError(f"{cls.__name__} must implement build()")
+
+    # -- tasks --------------------------------------------------------------------------------
+    def embed_video(self, videos: VideoInput | Sequence[VideoInput]) -> Embeddings:
+        raise UnsupportedTask(self.name, VIDEO_EMBEDDING, self.tasks)
+
+    def embed_text(self, texts: Sequence[str]) -> Embeddings:
+        raise UnsupportedTask(self.name, TEXT_EMBEDDING, self.tasks)
+
+    def similarity(self, text: Embeddings, video: Embeddings) -> torch.Tensor:
+        """(n_text, n_video) scores. Default: cosine of the pooled vectors."""
+        if VIDEO_TEXT_SIMILARITY not in self.tasks:
+            raise UnsupportedTask(self.name, VIDEO_TEXT_SIMILARITY, self.tasks)
+        t = torch.nn.functional.normalize(text.pooled.float(), dim=-1)
+        v = torch.nn.functional.normalize(video.pooled.float(), dim=-1)
+        return t @ v.T
+
+    def classify(self, videos: VideoInput | Sequence[VideoInput], top_k: int = 5) -> list[list[tuple[str, float]]]:
+        raise UnsupportedTask(self.name, VIDEO_CLASSIFICATION, self.tasks)
+
+    # -- benchmarks ---------------------------------------------------------------------------
+    def example_video_input(self, batch_size: int, num_frames: int | None = None) -> Any:
+        """A ready input for ``embed_video`` (or ``classify``) of ``batch_size`` items.
+
+        Benchmarks time the operator on it, so it should be what the model consumes after
+        decoding (a preprocessed clip tensor, or a family's feature tensors).
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no example input for benchmarks")
+
+    def __repr__(self) -> str:
+        variant = self.card.variant if self.card is not None else None
+        return f"<{type(self).__name__} {self.name}/{variant} on {self.device}>"

@@ -1,0 +1,145 @@
+"""Operator registry: a decorator for built-in families, entry points for third-party ones.
+
+Built-in families live in ``vtzoo/operators/<family>/operator.py`` and are imported lazily, the
+first time the registry is asked for anything, so ``import vtzoo`` stays cheap. Third-party
+packages declare ``[project.entry-points."vtzoo.operators"] name = "pkg.module:OperatorClass"``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import pkgutil
+import threading
+from importlib.metadata import entry_points
+from typing import Any, Callable, TypeVar
+
+from vtzoo.operators.base import Operator, VtzooError
+
+ENTRY_POINT_GROUP = "vtzoo.operators"
+
+_OPERATORS: dict[str, type[Operator]] = {}
+_loaded = False
+_lock = threading.RLock()
+
+O = TypeVar("O", bound=type[Operator])
+
+
+class UnknownOperator(VtzooError, KeyError):
+    """An operator or variant name that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def register_operator(name: str) -> Callable[[O], O]:
+    """Class decorator: make an :class:`Operator` subclass available as ``vtzoo.create(name)``."""
+
+    def decorator(cls: O) -> O:
+        if not (isinstance(cls, type) and issubclass(cls, Operator)):
+            raise TypeError(f"@register_operator({name!r}) expects an Operator subclass, got {cls!r}")
+        existing = _OPERATORS.get(name)
+        if existing is not None and existing is not cls:
+            raise ValueError(f"operator name {name!r} is already registered by {existing.__module__}.{existing.__name__}")
+        cls.name = name
+        _OPERATORS[name] = cls
+        return cls
+
+    return decorator
+
+
+def _load_builtin() -> None:
+    import vtzoo.operators as pkg
+
+    for module in pkgutil.iter_modules(pkg.__path__):
+        if not module.ispkg:
+            continue
+        spec = importlib.util.find_spec(f"{pkg.__name__}.{module.name}.operator")
+        if spec is not None:
+            importlib.import_module(f"{pkg.__name__}.{module.name}.operator")
+
+
+def _load_entry_points() -> None:
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in _OPERATORS:
+            continue
+        try:
+            cls = ep.load()
+        except Exception as exc:  # a broken plug-in must not break the built-in operators
+            import warnings
+
+            warnings.warn(f"vtzoo: could not load operator plug-in {ep.name!r} ({ep.value}): {exc}", stacklevel=2)
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, Operator)):
+            import warnings
+
+            warnings.warn(f"vtzoo: entry point {ep.name!r} ({ep.value}) is not an Operator subclass", stacklevel=2)
+            continue
+        if cls.name != ep.name:
+            cls.name = ep.name
+        _OPERATORS[ep.name] = cls
+
+
+def _ensure_loaded() -> None:
+    global _loaded
+    with _lock:
+        if not _loaded:
+            _loaded = True
+            _load_builtin()
+        # Entry points are re-read on every lookup that misses: a plug-in installed (or put on
+        # sys.path) after the first lookup is still found.
+        _load_entry_points()
+
+
+def list_operators() -> list[str]:
+    """Names of every registered operator, built-in and plug-in."""
+    _ensure_loaded()
+    return sorted(_OPERATORS)
+
+
+def get_operator_class(name: str) -> type[Operator]:
+    with _lock:
+        if name in _OPERATORS and _loaded:
+            return _OPERATORS[name]
+    _ensure_loaded()
+    try:
+        return _OPERATORS[name]
+    except KeyError:
+        raise UnknownOperator(_unknown_message("operator", name, list(_OPERATORS))) from None
+
+
+def _unknown_message(kind: str, name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    return f"unknown {kind} {name!r}.{hint} Known: {', '.join(sorted(known)) or '(none)'}."
+
+
+def split_name(name: str, variant: str | None) -> tuple[str, str | None]:
+    """Accept ``create("clip4clip/vit-b32")`` as well as ``create("clip4clip", "vit-b32")``."""
+    if variant is None and "/" in name:
+        name, variant = name.split("/", 1)
+    return name, variant
+
+
+def create(name: str, variant: str | None = None, *, weights: Any = None, device: str = "cpu", **config: Any) -> Operator:
+    """Build a ready operator.
+
+    ``name`` is a registry name (``"clip4clip"``) or ``"name/variant"``. ``variant`` selects a
+    weight card (default: the operator's ``default_variant``). ``weights`` may be a card name,
+    ``hf://org/repo[@revision]``, a local directory (``config.json`` + ``model.safetensors``), an
+    original checkpoint file (converted on load), or ``"random"`` for untrained weights; ``None``
+    loads the card's published weights. ``config`` overrides fields of the variant's config.
+    """
+    from vtzoo.registry.cards import get_card, list_cards
+
+    name, variant = split_name(name, variant)
+    cls = get_operator_class(name)
+    variant = variant or cls.default_variant
+    card = None
+    if variant is not None:
+        known = [c.split("/", 1)[1] for c in list_cards() if c.startswith(name + "/")]
+        if variant not in known:
+            raise UnknownOperator(_unknown_message(f"variant of {name!r}", variant, known))
+        card = get_card(f"{name}/{variant}")
+    return cls.build(card=card, weights=weights, device=device, **config)

@@ -1,0 +1,1 @@
+"""Packaged weight cards: <operator>/<variant>.yaml."""
