@@ -3,13 +3,29 @@
 The Hub endpoint must be fixed before anything imports ``huggingface_hub.constants`` (it is
 read once, at import), so a free port is reserved here and the local Hub server of
 ``tests/hub_server.py`` is started on it by the ``local_hub`` fixture.
+
+Hub fixtures:
+
+* ``local_hub`` (session): a :class:`hub_server.LocalHub` listening on ``HF_ENDPOINT``. Tests
+  add repos and commits with ``local_hub.add_commit(...)``; ``with local_hub.stopped(): ...``
+  takes it off the network for a block; ``local_hub.requests`` logs every request served.
+* ``hf_cache`` (function): a fresh, empty Hub cache for one test. huggingface_hub and
+  transformers both read ``huggingface_hub.constants.HF_HUB_CACHE`` at *call* time whenever no
+  ``cache_dir`` is passed (the env var is only read at import), so the fixture monkeypatches that
+  attribute: code under test keeps using "the normal cache" and needs no cache_dir argument.
+  It also resets ``HF_HUB_OFFLINE`` (env var and the import-time constant) for the test.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
+import sys
 import tempfile
+from pathlib import Path
+
+import pytest
 
 
 def _free_port() -> int:
@@ -25,3 +41,37 @@ os.environ["HF_HUB_DISABLE_XET"] = "1"
 # Never touch the user's real cache from tests.
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="vtzoo-test-hf-")
 os.environ.pop("HF_HUB_OFFLINE", None)
+os.environ.pop("TRANSFORMERS_OFFLINE", None)
+
+
+def _load_hub_server():
+    """Import tests/hub_server.py by path (tests are not a package; pytest uses importlib mode)."""
+    name = "vtzoo_tests_hub_server"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("hub_server.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up while the class is built
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def local_hub():
+    """A Hub-compatible server on ``HF_ENDPOINT`` (127.0.0.1), shared by the session."""
+    hub = _load_hub_server().LocalHub(HUB_PORT).start()
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def hf_cache(tmp_path, monkeypatch) -> Path:
+    """An empty Hub cache for this test, used by huggingface_hub and transformers alike."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hf-cache"
+    cache.mkdir()
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    return cache

@@ -17,16 +17,25 @@ Layout of a card (``vtzoo/weights_cards/<operator>/<variant>.yaml``)::
       original: {url: ..., format: ..., note: ...}
       note: ...
     preprocessing: {frames: 12, sampling: uniform, fps: 1, resize: 224, crop: 224, mean: [..], std: [..],
-                    tokenizer: {repo: .., revision: ..}, max_length: 32}
+                    tokenizer: {repo: .., revision: <40-hex>, files: [..]}, max_length: 32}
+                                          # tokenizer may also be a plain name (a tokenizer vtzoo ships)
     metrics:
       paper:    [{dataset, split, task, metric, value, source, protocol: {frames, sampling, resolution}}]
       measured: [same fields]
     license: {code: MIT, weights: MIT, non_commercial: false}
     source: {url: https://github.com/..., commit: <sha>, paper: https://arxiv.org/abs/...}
+    note: ...                             # what could not be verified, and why
+
+Required: operator, variant, license.code, license.weights, source.url, preprocessing; with
+weights.hub also weights.format, and hub.revision must pin a 40-hex commit. Every metrics entry
+needs dataset, split, metric, value (a number), source and protocol.{frames, sampling,
+resolution}. Unknown top-level, ``weights`` and ``weights.hub`` fields are refused (typos would
+otherwise silently drop facts); any mapping may carry a ``note``.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 import warnings
@@ -44,7 +53,13 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _METRIC_FIELDS = ("dataset", "split", "metric", "value", "source", "protocol")
 _PROTOCOL_FIELDS = ("frames", "sampling", "resolution")
+_SOURCE_COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
 _NON_COMMERCIAL = re.compile(r"\bNC\b|non[- ]?commercial", re.IGNORECASE)
+_TOP_LEVEL = (
+    "operator", "variant", "description", "config", "weights", "preprocessing", "metrics", "license", "source", "note",
+)
+_WEIGHTS_FIELDS = ("format", "hub", "original", "note")
+_HUB_FIELDS = ("repo", "revision", "files", "sha256", "note")
 
 
 class CardError(VtzooError, ValueError):
@@ -110,16 +125,44 @@ class WeightCard:
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.raw, sort_keys=False, allow_unicode=True)
 
+    def summary(self) -> str:
+        """One line for listings: name, weights availability, licences, description."""
+        where = f"hf://{self.hub.repo}@{self.hub.revision[:12]}" if self.hub else "no published weights"
+        lic = f"code {self.license.get('code')}, weights {self.license.get('weights')}"
+        nc = " [non-commercial]" if self.non_commercial else ""
+        return f"{self.name}  {where}  ({lic}){nc}  {self.description}".rstrip()
 
-def _require(data: dict, key: str, path: Path, prefix: str = "", kind: type | tuple = object) -> Any:
+
+def _require(data: Any, key: str, path: Path, prefix: str = "", kind: type | tuple = object) -> Any:
     name = f"{prefix}{key}"
-    if not isinstance(data, dict) or key not in data or data[key] in (None, ""):
+    if not isinstance(data, dict):
+        raise CardError(path, prefix.rstrip(".") or "<root>", f"must be a mapping (holding {key!r})")
+    if key not in data or data[key] is None or data[key] == "":
         raise CardError(path, name, "is required")
     value = data[key]
-    if not isinstance(value, kind):
-        expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise CardError(path, name, f"must be a {expected}, got {type(value).__name__}")
+    kinds = _as_tuple(kind)
+    # YAML `true` is an int to Python: refuse it where a number is expected
+    is_bool_for_number = isinstance(value, bool) and bool not in kinds and (int in kinds or float in kinds)
+    if not isinstance(value, kind) or is_bool_for_number:
+        raise CardError(path, name, f"must be a {_kind_name(kind)}, got {type(value).__name__} {value!r}")
     return value
+
+
+def _as_tuple(kind: type | tuple) -> tuple:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_name(kind: type | tuple) -> str:
+    names = {dict: "mapping", str: "string", list: "list", int: "integer", float: "number", bool: "boolean"}
+    return " or ".join(names.get(k, k.__name__) for k in _as_tuple(kind))
+
+
+def _reject_unknown(data: dict, allowed: tuple[str, ...], path: Path, prefix: str = "") -> None:
+    for key in data:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(allowed)})"
+            raise CardError(path, f"{prefix}{key}", f"unknown field{hint}")
 
 
 def _check_metrics(data: Any, path: Path) -> dict[str, list[dict[str, Any]]]:
@@ -127,6 +170,7 @@ def _check_metrics(data: Any, path: Path) -> dict[str, list[dict[str, Any]]]:
         return {"paper": [], "measured": []}
     if not isinstance(data, dict):
         raise CardError(path, "metrics", "must be a mapping with 'paper' and 'measured' lists")
+    _reject_unknown(data, ("paper", "measured", "note"), path, "metrics.")
     out: dict[str, list[dict[str, Any]]] = {}
     for group in ("paper", "measured"):
         entries = data.get(group) or []
@@ -134,36 +178,76 @@ def _check_metrics(data: Any, path: Path) -> dict[str, list[dict[str, Any]]]:
             raise CardError(path, f"metrics.{group}", "must be a list")
         for i, entry in enumerate(entries):
             prefix = f"metrics.{group}[{i}]."
+            if not isinstance(entry, dict):
+                raise CardError(path, prefix.rstrip("."), "must be a mapping")
             for key in _METRIC_FIELDS:
                 _require(entry, key, path, prefix)
-            if not isinstance(entry["value"], (int, float)):
-                raise CardError(path, f"{prefix}value", f"must be a number, got {entry['value']!r}")
+            _require(entry, "value", path, prefix, (int, float))
+            _require(entry, "protocol", path, prefix, dict)
             for key in _PROTOCOL_FIELDS:
                 _require(entry["protocol"], key, path, f"{prefix}protocol.")
         out[group] = entries
-    unknown = set(data) - {"paper", "measured"}
-    if unknown:
-        raise CardError(path, f"metrics.{sorted(unknown)[0]}", "unknown group (use 'paper' or 'measured')")
     return out
 
 
 def _check_hub(data: Any, path: Path) -> HubWeights | None:
     if data is None:
         return None
+    if not isinstance(data, dict):
+        raise CardError(path, "weights.hub", "must be a mapping {repo, revision, files, sha256}")
+    _reject_unknown(data, _HUB_FIELDS, path, "weights.hub.")
     repo = _require(data, "repo", path, "weights.hub.", str)
-    revision = str(_require(data, "revision", path, "weights.hub.", str))
+    if repo.count("/") != 1 or not all(repo.split("/")):
+        raise CardError(path, "weights.hub.repo", f"must be 'org/name', got {repo!r}")
+    revision = _require(data, "revision", path, "weights.hub.", str)
     if not _COMMIT.match(revision):
-        raise CardError(path, "weights.hub.revision", f"must pin a 40-hex commit, got {revision!r}")
+        raise CardError(path, "weights.hub.revision", f"must pin a 40-hex commit sha, got {revision!r}")
     files = data.get("files") or []
     sha = data.get("sha256") or {}
-    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+    if not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
         raise CardError(path, "weights.hub.files", "must be a list of file names")
     if not isinstance(sha, dict):
         raise CardError(path, "weights.hub.sha256", "must map file names to sha256 hex digests")
     for fname, digest in sha.items():
         if not _SHA256.match(str(digest)):
-            raise CardError(path, f"weights.hub.sha256.{fname}", f"is not a sha256 hex digest: {digest!r}")
+            raise CardError(path, f"weights.hub.sha256.{fname}", f"is not a lowercase sha256 hex digest: {digest!r}")
+        if files and fname not in files:
+            raise CardError(path, f"weights.hub.sha256.{fname}", "names a file that is not in weights.hub.files")
     return HubWeights(repo=repo, revision=revision, files=tuple(files), sha256=dict(sha))
+
+
+def _check_license(data: Any, path: Path) -> dict[str, Any]:
+    lic = _require({"license": data}, "license", path, kind=dict)
+    _require(lic, "code", path, "license.", str)
+    _require(lic, "weights", path, "license.", str)
+    if "non_commercial" in lic and not isinstance(lic["non_commercial"], bool):
+        raise CardError(path, "license.non_commercial", f"must be true or false, got {lic['non_commercial']!r}")
+    return lic
+
+
+def _check_source(data: Any, path: Path) -> dict[str, Any]:
+    source = _require({"source": data}, "source", path, kind=dict)
+    _require(source, "url", path, "source.", str)
+    commit = source.get("commit")
+    if commit is not None and not _SOURCE_COMMIT.match(str(commit)):
+        raise CardError(path, "source.commit", f"must be a git commit sha (7-40 hex), got {commit!r}")
+    return source
+
+
+def _check_preprocessing(data: Any, path: Path) -> dict[str, Any]:
+    pre = _require({"preprocessing": data}, "preprocessing", path, kind=dict)
+    tokenizer = pre.get("tokenizer")
+    if isinstance(tokenizer, dict):
+        _require(tokenizer, "repo", path, "preprocessing.tokenizer.", str)
+        revision = tokenizer.get("revision")
+        if revision is not None and not _COMMIT.match(str(revision)):
+            raise CardError(path, "preprocessing.tokenizer.revision", f"must pin a 40-hex commit sha, got {revision!r}")
+        files = tokenizer.get("files")
+        if files is not None and (not isinstance(files, list) or not all(isinstance(f, str) for f in files)):
+            raise CardError(path, "preprocessing.tokenizer.files", "must be a list of file names")
+    elif tokenizer is not None and not isinstance(tokenizer, str):
+        raise CardError(path, "preprocessing.tokenizer", "must be a name or a mapping {repo, revision}")
+    return pre
 
 
 def parse_card(data: Any, path: str | Path) -> WeightCard:
@@ -171,20 +255,21 @@ def parse_card(data: Any, path: str | Path) -> WeightCard:
     path = Path(path)
     if not isinstance(data, dict):
         raise CardError(path, "<root>", "a card must be a YAML mapping")
+    _reject_unknown(data, _TOP_LEVEL, path)
     operator = _require(data, "operator", path, kind=str)
     variant = _require(data, "variant", path, kind=str)
-    lic = _require(data, "license", path, kind=dict)
-    _require(lic, "code", path, "license.", str)
-    _require(lic, "weights", path, "license.", str)
-    source = _require(data, "source", path, kind=dict)
-    _require(source, "url", path, "source.", str)
-    preprocessing = _require(data, "preprocessing", path, kind=dict)
+    if "/" in variant:
+        raise CardError(path, "variant", f"must not contain '/', got {variant!r}")
+    lic = _check_license(data.get("license"), path)
+    source = _check_source(data.get("source"), path)
+    preprocessing = _check_preprocessing(data.get("preprocessing"), path)
     config = data.get("config") or {}
     if not isinstance(config, dict):
         raise CardError(path, "config", "must be a mapping")
     weights = data.get("weights") or {}
     if not isinstance(weights, dict):
         raise CardError(path, "weights", "must be a mapping")
+    _reject_unknown(weights, _WEIGHTS_FIELDS, path, "weights.")
     hub = _check_hub(weights.get("hub"), path)
     if hub is not None:
         _require(weights, "format", path, "weights.", str)
@@ -195,7 +280,7 @@ def parse_card(data: Any, path: str | Path) -> WeightCard:
         path=str(path),
         operator=operator,
         variant=variant,
-        description=str(data.get("description", "")),
+        description=str(data.get("description") or ""),
         config=config,
         weights_format=weights.get("format"),
         hub=hub,
@@ -220,41 +305,50 @@ def load_card(path: str | Path) -> WeightCard:
         raise CardError(path, "<yaml>", f"is not valid YAML: {exc}") from None
     card = parse_card(data, path)
     expected = (path.parent.name, path.stem)
-    if (card.operator, card.variant) != expected and path.parent.name != "":
-        # The file's place is its name: a card copied without editing must not shadow another.
-        if _is_packaged(path):
-            raise CardError(path, "variant", f"card says {card.name!r} but lives at {expected[0]}/{expected[1]}.yaml")
+    if (card.operator, card.variant) != expected and _is_packaged(path):
+        # A packaged card's place is its name: a card copied without editing must not shadow another.
+        raise CardError(path, "variant", f"card says {card.name!r} but lives at {expected[0]}/{expected[1]}.yaml")
     return card
+
+
+def cards_root() -> Path:
+    """The folder of packaged cards (``<operator>/<variant>.yaml``)."""
+    return Path(str(resources.files(CARDS_PACKAGE)))
 
 
 def _is_packaged(path: Path) -> bool:
     try:
-        return Path(str(resources.files(CARDS_PACKAGE))) in path.resolve().parents
+        return cards_root().resolve() in path.resolve().parents
     except (ModuleNotFoundError, TypeError):
         return False
 
 
-@functools.lru_cache(maxsize=1)
-def _packaged_cards() -> dict[str, WeightCard]:
-    root = Path(str(resources.files(CARDS_PACKAGE)))
-    cards: dict[str, WeightCard] = {}
-    for file in sorted(root.glob("*/*.yaml")):
-        card = load_card(file)
-        cards[card.name] = card
-    return cards
-
-
 def list_cards(operator: str | None = None) -> list[str]:
-    """Names (``operator/variant``) of every packaged card, optionally of one operator."""
-    names = sorted(_packaged_cards())
+    """Names (``operator/variant``) of every packaged card, optionally of one operator.
+
+    Names come from the file layout, so listing never fails on one broken card; use
+    :func:`all_cards` to read and validate them all.
+    """
+    names = sorted(f"{file.parent.name}/{file.stem}" for file in cards_root().glob("*/*.yaml"))
     return [n for n in names if operator is None or n.startswith(operator + "/")]
+
+
+@functools.lru_cache(maxsize=None)
+def _load_cached(path: str, mtime_ns: int) -> WeightCard:
+    return load_card(path)
 
 
 def get_card(name: str) -> WeightCard:
     """The packaged card ``operator/variant``; an unknown name gets the closest suggestions."""
-    cards = _packaged_cards()
-    if name in cards:
-        return cards[name]
+    known = list_cards()
+    if name in known:
+        path = cards_root() / f"{name}.yaml"
+        return _load_cached(str(path), path.stat().st_mtime_ns)
     from vtzoo.registry.operators import UnknownOperator, _unknown_message
 
-    raise UnknownOperator(_unknown_message("weight card", name, list(cards)))
+    raise UnknownOperator(_unknown_message("weight card", name, known))
+
+
+def all_cards(operator: str | None = None) -> list[WeightCard]:
+    """Every packaged card, read and validated (the first broken one raises :class:`CardError`)."""
+    return [get_card(name) for name in list_cards(operator)]

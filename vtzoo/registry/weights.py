@@ -4,25 +4,30 @@ A weights spec is one of:
 
 * ``None``: the card's published weights (Hub repo pinned to the card's revision);
 * ``"random"``: no weights (seeded init), for tests and benchmarks;
-* a card name ``"operator/variant"``: that card's published weights;
+* a card name ``"operator/variant"``: that card's published weights (and its config);
 * ``"hf://org/repo[@revision]"``: a Hub repo, in vtzoo format or in the card's original format;
 * a local directory holding ``config.json`` + ``model.safetensors`` (what ``save_pretrained`` writes);
-* a checkpoint file: ``.safetensors`` read directly; ``.pth/.pt/.bin/.tar`` only through
+* a checkpoint file: ``.safetensors`` read directly; ``.pth/.pt/.bin/.tar/.ckpt`` only through
   ``torch.load(weights_only=True)`` (never arbitrary unpickling), then converted by the family.
 
-Downloads go through huggingface_hub (normal cache, ``HF_HUB_OFFLINE``, ``HF_ENDPOINT``), and
-files whose sha256 the card gives are checked after download.
+Downloads go through huggingface_hub into its normal cache (``HF_ENDPOINT``, ``HF_HUB_CACHE``).
+``HF_HUB_OFFLINE`` is honoured when vtzoo is *called*, not only when huggingface_hub was
+imported. Files whose sha256 the card gives are re-hashed after download (the Hub client only
+trusts the server's ETag); a mismatch is refused and the bad file is dropped from the cache.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import os
+import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -36,6 +41,21 @@ VTZOO_FORMAT = "vtzoo"
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 _CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".tar", ".ckpt")
+_WEIGHT_SUFFIXES = (".safetensors", *_CHECKPOINT_SUFFIXES)
+# Files a tokenizer needs; a tokenizer repo usually also holds full model weights we must not fetch.
+TOKENIZER_PATTERNS = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "*.model",
+    "config.json",
+)
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "network")
+_MAX_LISTED_KEYS = 200
 
 
 class WeightsError(VtzooError, RuntimeError):
@@ -59,6 +79,8 @@ class ResolvedWeights:
     config: dict[str, Any] | None = None  # vtzoo format: the saved config
     format: str | None = None  # checkpoint: which converter reads it (None = detect)
     origin: str = ""
+    card: WeightCard | None = None  # the card these weights were published with, if any
+    folder: Path | None = None  # the (snapshot) folder the files came from
 
     def state_dict(self) -> StateDict:
         merged: StateDict = {}
@@ -80,27 +102,52 @@ def read_state_dict(path: str | Path) -> StateDict:
             return load_file(str(path))
         except Exception as exc:
             raise WeightsError(f"checkpoint {path} is not a readable safetensors file: {exc}") from None
-    if path.suffix in _CHECKPOINT_SUFFIXES or path.name.endswith(".pth.tar"):
+    if path.suffix in _CHECKPOINT_SUFFIXES:
         try:
             obj = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise WeightsError(
-                f"checkpoint {path} could not be read with torch.load(weights_only=True); vtzoo never "
-                f"unpickles arbitrary objects. Cause: {exc}"
-            ) from None
+            raise WeightsError(_unpickling_refused(path, exc)) from None
         return unwrap_state_dict(obj, path)
-    raise WeightsError(f"checkpoint {path}: unknown file type {path.suffix!r} (use .safetensors, .pth, .pt or .bin)")
+    raise WeightsError(
+        f"checkpoint {path}: unknown file type {path.suffix!r} (use .safetensors, or .pth/.pt/.bin/.tar/.ckpt)"
+    )
+
+
+def _unpickling_refused(path: Path, exc: Exception) -> str:
+    # torch's message advises retrying with weights_only=False, which vtzoo never does: keep only
+    # what it refused ("Unsupported global: GLOBAL pkg.Class") or the unpickler's own complaint.
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if found:
+        return (
+            f"checkpoint {path} was refused: it pickles the Python object {found.group(1)}, which "
+            "torch.load(weights_only=True) does not allow. vtzoo never unpickles arbitrary objects, "
+            "since unpickling can run code. Re-save the tensors alone (torch.save(model.state_dict(), ...) "
+            "or safetensors) where the file is trusted."
+        )
+    detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|$)", text, re.DOTALL)
+    cause = " ".join((detail.group(1) if detail else text.strip().splitlines()[0] if text.strip() else "").split())
+    return (
+        f"checkpoint {path} could not be read with torch.load(weights_only=True) (vtzoo never unpickles "
+        f"arbitrary objects): {type(exc).__name__}: {cause or 'no detail'}"
+    )
 
 
 def unwrap_state_dict(obj: Any, path: str | Path) -> StateDict:
     """Find the tensor dict in common checkpoint wrappers (``state_dict``, ``model``, ``module.``)."""
     if isinstance(obj, Mapping):
-        for key in ("state_dict", "model_state_dict", "model"):
+        for key in _WRAPPER_KEYS:
             inner = obj.get(key)
             if isinstance(inner, Mapping) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
                 obj = inner
                 break
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        if isinstance(obj, Mapping):
+            detail = ", ".join(f"{k!r}: {type(v).__name__}" for k, v in list(obj.items())[:8])
+            raise WeightsError(
+                f"checkpoint {path} holds no flat dict of tensors (top-level entries: {detail}); expected "
+                f"tensors at the top level or under one of {list(_WRAPPER_KEYS)}"
+            )
         raise WeightsError(f"checkpoint {path} holds no flat dict of tensors (got {type(obj).__name__})")
     sd = dict(obj)
     if sd and all(k.startswith("module.") for k in sd):  # saved from a DataParallel wrapper
@@ -108,15 +155,36 @@ def unwrap_state_dict(obj: Any, path: str | Path) -> StateDict:
     return sd
 
 
+_VERIFIED: dict[tuple[str, int, int], str] = {}  # (real path, size, mtime) -> sha256, per process
+
+
 def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """sha256 hex digest of a file (remembered per process while the file is unchanged)."""
+    real = os.path.realpath(path)
+    stat = os.stat(real)
+    key = (real, stat.st_size, stat.st_mtime_ns)
+    if key not in _VERIFIED:
+        digest = hashlib.sha256()
+        with open(real, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        _VERIFIED[key] = digest.hexdigest()
+    return _VERIFIED[key]
 
 
-# -- resolving a spec -------------------------------------------------------------------------
+# -- the Hub ----------------------------------------------------------------------------------
+def is_offline() -> bool:
+    """True if ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` is set now or was when huggingface_hub loaded.
+
+    huggingface_hub reads the variable once, at import; vtzoo reads it again at each call so a
+    program (or a test) that sets it later is still never sent to the network.
+    """
+    from huggingface_hub import constants
+
+    now = (os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or "").strip().lower()
+    return now in {"1", "true", "yes", "on"} or bool(constants.HF_HUB_OFFLINE)
+
+
 def parse_hf_uri(uri: str) -> tuple[str, str | None]:
     """``hf://org/repo@rev`` -> (``org/repo``, ``rev``)."""
     body = uri[len("hf://") :]
@@ -129,66 +197,168 @@ def parse_hf_uri(uri: str) -> tuple[str, str | None]:
 def download_hub_files(
     repo: str,
     revision: str | None,
-    files: list[str] | tuple[str, ...] | None = None,
+    files: Sequence[str] | None = None,
     sha256: Mapping[str, str] | None = None,
+    *,
+    allow_patterns: Sequence[str] | None = None,
 ) -> tuple[Path, list[Path]]:
-    """Fetch ``files`` (or the whole snapshot) of ``repo@revision`` into the Hub cache.
+    """Fetch ``files`` (or the snapshot, filtered by ``allow_patterns``) of ``repo@revision``.
 
-    Returns the snapshot folder and the local paths. Files with a sha256 in ``sha256`` are
-    verified; a mismatch raises :class:`WeightsIntegrityError` naming the file.
+    Files land in the normal Hub cache; offline (see :func:`is_offline`) only the cache is read.
+    Returns the snapshot folder and the local paths. Files named in ``sha256`` are re-hashed; a
+    mismatch raises :class:`WeightsIntegrityError` naming the file, and the file is removed from
+    the cache so a later download can replace it. Missing from the cache while offline, or the
+    Hub unreachable and nothing cached: :class:`OfflineNotCachedError`.
     """
     from huggingface_hub import hf_hub_download, snapshot_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
+        HfHubHTTPError,
         LocalEntryNotFoundError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
 
     where = f"{repo}@{revision or 'main'}"
+    offline = is_offline()
     try:
         if files:
-            paths = [Path(hf_hub_download(repo, f, revision=revision)) for f in files]
-            folder = paths[0].parent
-            for f, p in zip(files, paths):
-                # hf_hub_download keeps subfolders: the snapshot root is above them
-                folder = Path(str(p)[: -len(f)]) if str(p).endswith(f) else folder
+            paths = [Path(hf_hub_download(repo, f, revision=revision, local_files_only=offline)) for f in files]
+            # hf_hub_download keeps subfolders: the snapshot root is as many levels up as the name is deep
+            folder = paths[0].parents[len(Path(files[0]).parts) - 1]
         else:
-            folder = Path(snapshot_download(repo, revision=revision))
+            patterns = list(allow_patterns) if allow_patterns else None
+            folder = Path(
+                snapshot_download(repo, revision=revision, allow_patterns=patterns, local_files_only=offline)
+            )
             paths = sorted(p for p in folder.rglob("*") if p.is_file())
     except LocalEntryNotFoundError as exc:
-        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
-        reason = "HF_HUB_OFFLINE is set" if offline else "the Hub could not be reached"
-        raise OfflineNotCachedError(
-            f"weights {where} are not in the local cache and {reason}. Fetch them once with network "
-            f"access (`vtzoo download <card>` or `huggingface-cli download {repo} --revision {revision or 'main'}`)."
-            f" Cause: {exc}"
-        ) from None
+        raise _offline_error(repo, revision, offline, exc) from None
     except RevisionNotFoundError:
         raise WeightsError(f"weights {where}: revision {revision!r} does not exist in {repo}") from None
     except RepositoryNotFoundError:
         raise WeightsError(f"weights {where}: repository {repo!r} does not exist (or needs a token)") from None
     except EntryNotFoundError as exc:
         raise WeightsError(f"weights {where}: file missing in the repository: {exc}") from None
-    for name, expected in (sha256 or {}).items():
-        local = folder / name
-        if local.is_file():
-            actual = sha256_of(local)
-            if actual != expected:
-                raise WeightsIntegrityError(
-                    f"weights {where}: file {name} has sha256 {actual}, but the card expects {expected}; "
-                    "refusing to load it (delete it from the Hub cache to download it again)"
-                )
+    except (HfHubHTTPError, OSError) as exc:
+        raise WeightsError(f"weights {where}: download failed: {exc}") from None
+    verify_sha256(folder, sha256 or {}, where)
     return folder, paths
 
 
+def _offline_error(repo: str, revision: str | None, offline: bool, cause: Exception) -> OfflineNotCachedError:
+    reason = "HF_HUB_OFFLINE is set" if offline else f"the Hub ({_endpoint()}) could not be reached"
+    rev = revision or "main"
+    return OfflineNotCachedError(
+        f"weights {repo}@{rev} are not in the local Hub cache ({_cache_dir()}) and {reason}. Fetch them "
+        f"once with network access: `vtzoo download <operator/variant>` for a card, or "
+        f"`hf download {repo} --revision {rev}`; then they load offline. Cause: {cause}"
+    )
+
+
+def _endpoint() -> str:
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT
+
+
+def _cache_dir() -> str:
+    from huggingface_hub import constants
+
+    return constants.HF_HUB_CACHE
+
+
+def verify_sha256(folder: Path, sha256: Mapping[str, str], where: str) -> None:
+    """Re-hash each file named in ``sha256``; drop a mismatching file from the cache and refuse it."""
+    for name, expected in sha256.items():
+        local = folder / name
+        if not local.is_file():
+            raise WeightsError(f"weights {where}: the card gives a sha256 for {name}, but it was not downloaded")
+        actual = sha256_of(local)
+        if actual != expected.lower():
+            _drop_from_cache(local)
+            raise WeightsIntegrityError(
+                f"weights {where}: file {name} has sha256 {actual}, but the card expects {expected}; "
+                "refusing to load it (it was removed from the cache; the Hub or a mirror serves different "
+                "bytes than the card was written for)"
+            )
+
+
+def _drop_from_cache(path: Path) -> None:
+    # In the Hub cache a snapshot file is a symlink to blobs/<etag>; remove both, so the next
+    # download fetches the bytes again instead of trusting the blob name.
+    try:
+        target = path.resolve()
+        path.unlink()
+        if target != path and target.is_file():
+            target.unlink()
+    except OSError:
+        pass
+
+
+def prefetch(card_name_or_spec: str) -> Path:
+    """Download a card's pinned weight files (and its tokenizer) into the Hub cache, for offline use.
+
+    ``card_name_or_spec`` is a card name (``operator/variant``) or ``hf://org/repo[@revision]``.
+    Files with a sha256 in the card are verified. The tokenizer is fetched when the card's
+    ``preprocessing.tokenizer`` is a mapping with a ``repo`` (pinned by ``revision`` when given).
+    Returns the weights' snapshot folder; prints nothing.
+    """
+    if card_name_or_spec.startswith("hf://"):
+        resolved = _resolve_hf(*parse_hf_uri(card_name_or_spec), card=None, origin=card_name_or_spec)
+        assert resolved.folder is not None
+        return resolved.folder
+    from vtzoo.registry.cards import get_card
+
+    card = get_card(card_name_or_spec)
+    if card.hub is None:
+        note = f" ({card.weights_note})" if card.weights_note else ""
+        raise WeightsError(f"{card.name} has no published Hub weights to download{note}")
+    folder, _ = download_hub_files(card.hub.repo, card.hub.revision, list(card.hub.files) or None, card.hub.sha256)
+    tokenizer = tokenizer_source(card.preprocessing)
+    if tokenizer is not None:
+        repo, revision, files = tokenizer
+        download_hub_files(repo, revision, files or None, allow_patterns=None if files else TOKENIZER_PATTERNS)
+    return folder
+
+
+def tokenizer_source(preprocessing: Mapping[str, Any]) -> tuple[str, str | None, list[str]] | None:
+    """``(repo, revision, files)`` of a card's Hub tokenizer, or None if it names none."""
+    spec = preprocessing.get("tokenizer")
+    if isinstance(spec, Mapping) and spec.get("repo"):
+        return str(spec["repo"]), spec.get("revision"), list(spec.get("files") or [])
+    return None
+
+
+def load_tokenizer(preprocessing: Mapping[str, Any], **kwargs: Any):
+    """``transformers.AutoTokenizer`` for a card's ``preprocessing.tokenizer: {repo, revision}``.
+
+    Pinned to the card's revision, through the normal Hub cache, honouring ``HF_HUB_OFFLINE``
+    at call time; never ``trust_remote_code``.
+    """
+    source = tokenizer_source(preprocessing)
+    if source is None:
+        raise WeightsError(f"preprocessing.tokenizer names no Hub repo: {preprocessing.get('tokenizer')!r}")
+    repo, revision, _ = source
+    from transformers import AutoTokenizer
+
+    offline = is_offline()
+    try:
+        return AutoTokenizer.from_pretrained(repo, revision=revision, local_files_only=offline, **kwargs)
+    except OSError as exc:
+        if offline or "could not be reached" in str(exc) or "offline" in str(exc).lower():
+            raise _offline_error(repo, revision, offline, exc) from None
+        raise WeightsError(f"tokenizer {repo}@{revision or 'main'} could not be loaded: {exc}") from None
+
+
+# -- resolving a spec -------------------------------------------------------------------------
 def resolve_weights(spec: Any, card: WeightCard | None) -> ResolvedWeights:
     """Turn a weights spec into local files (downloading from the Hub if needed)."""
-    if spec == "random":
+    if isinstance(spec, str) and spec == "random":
         return ResolvedWeights(kind="random", origin="random")
     if spec is None:
         if card is None or card.hub is None:
-            what = card.name if card else "this operator"
+            what = card.name if card else "this model"
             note = f" ({card.weights_note})" if card is not None and card.weights_note else ""
             raise WeightsError(
                 f"{what} has no published weights{note}: pass weights=<hf://org/repo@rev | directory | "
@@ -196,52 +366,103 @@ def resolve_weights(spec: Any, card: WeightCard | None) -> ResolvedWeights:
             )
         return _resolve_card_hub(card)
     if isinstance(spec, str) and spec.startswith("hf://"):
-        repo, revision = parse_hf_uri(spec)
-        folder, paths = download_hub_files(repo, revision)
-        return _resolve_folder(folder, card, origin=spec, paths=paths)
-    if isinstance(spec, str) and "/" in spec and not os.path.exists(spec) and not spec.startswith((".", "/")):
-        from vtzoo.registry.cards import get_card
-
-        return resolve_weights(None, get_card(spec))
+        return _resolve_hf(*parse_hf_uri(spec), card=card, origin=spec)
+    if not isinstance(spec, (str, os.PathLike)):
+        raise WeightsError(f"weights {spec!r}: expected None, 'random', a card name, hf://..., a folder or a file")
     path = Path(spec)
     if path.is_dir():
         return _resolve_folder(path, card, origin=str(path))
     if path.is_file():
         return ResolvedWeights(kind="checkpoint", files=[path], format=None, origin=str(path))
-    raise WeightsError(f"weights {spec!r}: no such file or directory, not hf://..., and not a card name")
+    return _resolve_card_name(str(spec))
+
+
+def _resolve_card_name(name: str) -> ResolvedWeights:
+    from vtzoo.registry.cards import get_card, list_cards
+
+    known = list_cards()
+    if name in known:
+        return resolve_weights(None, get_card(name))
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    hint = f" Did you mean the card {', '.join(close)}?" if close else ""
+    raise WeightsError(
+        f"weights {name!r}: no such file or directory, not hf://org/repo[@revision], and not a weight card.{hint}"
+    )
 
 
 def _resolve_card_hub(card: WeightCard) -> ResolvedWeights:
     hub = card.hub
     assert hub is not None
+    origin = f"hf://{hub.repo}@{hub.revision} ({card.name})"
     folder, paths = download_hub_files(hub.repo, hub.revision, list(hub.files) or None, hub.sha256)
-    origin = f"hf://{hub.repo}@{hub.revision}"
     if card.weights_format == VTZOO_FORMAT:
-        return _resolve_folder(folder, card, origin=origin, paths=paths)
-    weight_files = [p for p in paths if p.suffix in (".safetensors", *_CHECKPOINT_SUFFIXES)]
-    return ResolvedWeights(kind="checkpoint", files=weight_files, format=card.weights_format, origin=origin)
+        resolved = _resolve_folder(folder, card, origin=origin, paths=paths)
+    else:
+        weight_files = _weight_files(paths)
+        if not weight_files:
+            raise WeightsError(f"{card.path}: weights.hub.files names no weight file ({', '.join(hub.files)})")
+        resolved = ResolvedWeights(
+            kind="checkpoint", files=weight_files, format=card.weights_format, origin=origin, folder=folder
+        )
+    resolved.card = card
+    return resolved
+
+
+def _resolve_hf(repo: str, revision: str | None, card: WeightCard | None, origin: str) -> ResolvedWeights:
+    hub = card.hub if card is not None else None
+    if hub is not None and hub.repo == repo:
+        # The card's own repo (maybe at another revision): its file list applies; its sha256 only
+        # at the revision the card pins.
+        sha = hub.sha256 if revision in (None, hub.revision) else {}
+        revision = revision or hub.revision
+        folder, paths = download_hub_files(repo, revision, list(hub.files) or None, sha)
+        resolved = _resolve_folder(folder, card, origin=origin, paths=paths)
+        resolved.card = card  # the card's weights, so its licence applies
+        return resolved
+    # Unknown repo: config + safetensors first; pickled checkpoints only if it has no safetensors.
+    folder, paths = download_hub_files(repo, revision, allow_patterns=["*.json", "*.safetensors"])
+    if not any(p.suffix == ".safetensors" for p in paths):
+        folder, paths = download_hub_files(repo, revision, allow_patterns=[f"*{s}" for s in _CHECKPOINT_SUFFIXES])
+    return _resolve_folder(folder, card, origin=origin, paths=paths)
+
+
+def _weight_files(paths: Sequence[Path]) -> list[Path]:
+    weight_files = [p for p in paths if p.suffix in _WEIGHT_SUFFIXES]
+    # prefer safetensors when a repo ships both formats of the same weights
+    safes = [p for p in weight_files if p.suffix == ".safetensors"]
+    return safes or weight_files
 
 
 def _resolve_folder(folder: Path, card: WeightCard | None, origin: str, paths: list[Path] | None = None) -> ResolvedWeights:
     config_file, weights_file = folder / CONFIG_NAME, folder / WEIGHTS_NAME
     if config_file.is_file() and weights_file.is_file():
-        config = json.loads(config_file.read_text())
-        if isinstance(config, dict) and config.get("vtzoo_format", True) is not False and "vtzoo_family" in config:
-            return ResolvedWeights(kind="vtzoo", files=[weights_file], config=config, origin=origin)
+        try:
+            config = json.loads(config_file.read_text())
+        except json.JSONDecodeError as exc:
+            raise WeightsError(f"weights {origin}: {config_file} is not valid JSON: {exc}") from None
+        if isinstance(config, dict) and "vtzoo_family" in config:
+            return ResolvedWeights(kind="vtzoo", files=[weights_file], config=config, origin=origin, folder=folder)
     # Not a vtzoo folder: a folder in an original/third-party layout (e.g. transformers CLIP).
     files = paths or sorted(p for p in folder.iterdir() if p.is_file())
-    weight_files = [p for p in files if p.suffix in (".safetensors", *_CHECKPOINT_SUFFIXES)]
+    weight_files = _weight_files(files)
     if not weight_files:
         raise WeightsError(f"weights {origin}: no {WEIGHTS_NAME} or checkpoint file found in {folder}")
-    # prefer safetensors when a repo ships both formats of the same weights
-    safes = [p for p in weight_files if p.suffix == ".safetensors"]
     fmt = card.weights_format if card is not None else None
-    return ResolvedWeights(kind="checkpoint", files=safes or weight_files, format=fmt, origin=origin)
+    return ResolvedWeights(kind="checkpoint", files=weight_files, format=fmt, origin=origin, folder=folder)
 
 
 # -- loading into a model ---------------------------------------------------------------------
+def _listing(title: str, keys: Sequence[str]) -> str:
+    shown = list(keys[:_MAX_LISTED_KEYS])
+    more = f"\n  ... and {len(keys) - len(shown)} more" if len(keys) > len(shown) else ""
+    return f"{title} ({len(keys)}):\n  " + "\n  ".join(shown) + more
+
+
 def load_state_dict_strict(model: torch.nn.Module, state_dict: StateDict, origin: str = "", strict: bool = True) -> None:
-    """``load_state_dict`` whose error lists every missing and unexpected key (and shape clash)."""
+    """``load_state_dict`` whose error lists every missing and unexpected key (and shape clash).
+
+    Floating tensors are cast to the model's dtype (fp16 releases load into fp32 models).
+    """
     own = model.state_dict()
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))
@@ -252,24 +473,49 @@ def load_state_dict_strict(model: torch.nn.Module, state_dict: StateDict, origin
     )
     problems = []
     if mismatched:
-        problems.append("shape mismatch:\n  " + "\n  ".join(mismatched))
+        problems.append(_listing("shape mismatch", mismatched))
     if strict and missing:
-        problems.append(f"missing keys ({len(missing)}):\n  " + "\n  ".join(missing))
+        problems.append(_listing("missing keys", missing))
     if strict and unexpected:
-        problems.append(f"unexpected keys ({len(unexpected)}):\n  " + "\n  ".join(unexpected))
+        problems.append(_listing("unexpected keys", unexpected))
     if problems:
-        raise WeightsError(f"cannot load weights {origin or ''} into {type(model).__name__}:\n" + "\n".join(problems))
+        source = f" {origin}" if origin else ""
+        raise WeightsError(f"cannot load weights{source} into {type(model).__name__}:\n" + "\n".join(problems))
     cast = {k: v.to(own[k].dtype) if v.is_floating_point() else v for k, v in state_dict.items() if k in own}
     model.load_state_dict(cast, strict=strict)
 
 
 def config_from_dict(config_class: type, values: Mapping[str, Any], origin: str) -> Any:
-    """Build a config dataclass, naming unknown fields instead of a bare TypeError."""
-    names = {f.name for f in dataclasses.fields(config_class)}
-    unknown = sorted(set(values) - names - {"vtzoo_family", "vtzoo_format"})
+    """Build a config dataclass, naming unknown fields instead of a bare TypeError.
+
+    JSON has no tuples or nested dataclasses: lists go back to tuples where the field's default
+    is a tuple, and dicts back to dataclasses where the field's type is one.
+    """
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(values) - set(fields) - {"vtzoo_family", "vtzoo_format"})
     if unknown:
         raise WeightsError(f"{origin}: unknown config field(s) {unknown} for {config_class.__name__}")
-    return config_class(**{k: v for k, v in values.items() if k in names})
+    try:
+        hints = typing.get_type_hints(config_class)
+    except Exception:  # an unresolvable annotation only costs the nested-dataclass coercion
+        hints = {}
+    kwargs = {name: _coerce(fields[name], hints.get(name), value, origin) for name, value in values.items() if name in fields}
+    try:
+        return config_class(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise WeightsError(f"{origin}: invalid config for {config_class.__name__}: {exc}") from None
+
+
+def _coerce(spec: dataclasses.Field, hint: Any, value: Any, origin: str) -> Any:
+    if isinstance(value, Mapping) and isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return config_from_dict(hint, value, f"{origin} ({spec.name})")
+    if isinstance(value, list):
+        default = spec.default
+        if default is dataclasses.MISSING and spec.default_factory is not dataclasses.MISSING:
+            default = spec.default_factory()
+        if isinstance(default, tuple) or typing.get_origin(hint) is tuple:
+            return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    return value
 
 
 def build_model(
@@ -281,28 +527,36 @@ def build_model(
 ) -> tuple["PretrainedModel", ResolvedWeights]:
     """Resolve ``weights``, build ``model_class(config)`` and load the (converted) state dict.
 
-    The config is the card's, updated by a vtzoo folder's saved config, then by ``overrides``.
-    ``model_class.converters`` maps a checkpoint format name (as cards write it in
-    ``weights.format``) to ``(state_dict, config) -> vtzoo state dict``. A checkpoint of unknown
-    format is tried as vtzoo keys first, then with each converter; the error lists what did not fit.
+    The config is the card's (or, for ``weights="operator/variant"``, that card's), updated by a
+    vtzoo folder's saved config, then by ``overrides``. ``model_class.converters`` maps a
+    checkpoint format name (as cards write it in ``weights.format``) to ``(state_dict, config) ->
+    vtzoo state dict``. A checkpoint of unknown format is tried as vtzoo keys first, then with each
+    converter; the error lists what did not fit.
     """
     family, converters = model_class.family, model_class.converters
     resolved = resolve_weights(weights, card)
-    values: dict[str, Any] = dict(card.config if card else {})
+    weights_card = resolved.card or card
+    if card is not None and resolved.card is not None and resolved.card.operator != card.operator:
+        raise WeightsError(
+            f"weights {resolved.card.name!r} belong to the {resolved.card.operator!r} operator, "
+            f"not {card.operator!r}"
+        )
+    values: dict[str, Any] = dict(weights_card.config if weights_card else {})
     if resolved.kind == "vtzoo":
         saved = dict(resolved.config or {})
         if saved.get("vtzoo_family", family) != family:
             raise WeightsError(
-                f"weights {resolved.origin} are a {saved['vtzoo_family']!r} model, but {family!r} was expected"
+                f"weights {resolved.origin} hold a {saved['vtzoo_family']!r} model (config.json: vtzoo_family), "
+                f"but a {family!r} model was expected; load them with the {saved['vtzoo_family']} operator"
             )
         values.update(saved)
     values.update(overrides or {})
-    config = config_from_dict(model_class.config_class, values, card.path if card else family)
+    config = config_from_dict(model_class.config_class, values, weights_card.path if weights_card else family)
     model = model_class(config)
-    if card is not None and resolved.kind != "random":
-        card.warn_if_non_commercial()
     if resolved.kind == "random":
         return model, resolved
+    if resolved.card is not None:  # the card's published weights: its licence applies
+        resolved.card.warn_if_non_commercial()
     state_dict = resolved.state_dict()
     if resolved.kind == "vtzoo" or resolved.format == VTZOO_FORMAT:
         load_state_dict_strict(model, state_dict, resolved.origin, strict)
@@ -311,7 +565,7 @@ def build_model(
         if resolved.format not in converters:
             raise WeightsError(
                 f"weights {resolved.origin}: format {resolved.format!r} is not one {family} can convert "
-                f"(known: {', '.join(sorted(converters))})"
+                f"(known: {', '.join(sorted(converters)) or 'none'})"
             )
         load_state_dict_strict(model, converters[resolved.format](state_dict, config), resolved.origin, strict)
         return model, resolved
@@ -319,8 +573,8 @@ def build_model(
 
 
 def _load_detected(family, model, config, state_dict, converters, resolved, strict) -> ResolvedWeights:
-    own = set(model.state_dict())
-    if set(state_dict) == own:
+    own = model.state_dict()
+    if set(state_dict) == set(own) and all(state_dict[k].shape == own[k].shape for k in own):
         load_state_dict_strict(model, state_dict, resolved.origin, strict)
         resolved.format = VTZOO_FORMAT
         return resolved
@@ -334,6 +588,13 @@ def _load_detected(family, model, config, state_dict, converters, resolved, stri
             continue
         resolved.format = name
         return resolved
+    try:  # the keys as they are, so the error also says how far they are from vtzoo's own
+        load_state_dict_strict(model, state_dict, resolved.origin, strict)
+    except WeightsError as exc:
+        failures.append(f"as vtzoo keys: {exc}")
+    else:
+        resolved.format = VTZOO_FORMAT
+        return resolved
     sample = ", ".join(sorted(state_dict)[:5])
     raise WeightsError(
         f"weights {resolved.origin} do not look like a {family} checkpoint (first keys: {sample}).\n"
@@ -346,7 +607,9 @@ class PretrainedModel(torch.nn.Module):
 
     Subclasses set ``family`` (the registry family name), ``config_class`` (a dataclass) and
     ``converters`` (checkpoint format -> ``(state_dict, config) -> vtzoo state dict``), and take
-    the config as their only constructor argument.
+    the config as their only constructor argument. ``save_pretrained`` / ``from_pretrained`` /
+    ``push_to_hub`` mirror huggingface_hub's ``PyTorchModelHubMixin``, with vtzoo's folder
+    format (``config.json`` carrying ``vtzoo_family`` + ``model.safetensors``).
     """
 
     family: str = ""
@@ -372,7 +635,7 @@ class PretrainedModel(torch.nn.Module):
 
     @classmethod
     def from_pretrained(cls, weights: Any, strict: bool = True, **overrides: Any) -> "PretrainedModel":
-        """Load from ``hf://org/repo[@rev]``, a saved folder, or an original checkpoint file."""
+        """Load from a card name, ``hf://org/repo[@rev]``, a saved folder, or an original checkpoint file."""
         model, _ = build_model(cls, None, weights, overrides, strict)
         return model.eval()
 
@@ -385,7 +648,10 @@ class PretrainedModel(torch.nn.Module):
         private: bool | None = None,
         token: str | None = None,
     ) -> str:
-        """Upload ``config.json`` + ``model.safetensors`` to a Hub repo; returns the commit sha."""
+        """Upload ``config.json`` + ``model.safetensors`` to a Hub repo; returns the commit sha.
+
+        Pin the returned sha in a card (``weights.hub.revision``) or load ``hf://repo_id@<sha>``.
+        """
         import tempfile
 
         from huggingface_hub import HfApi

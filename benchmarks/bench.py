@@ -1,0 +1,187 @@
+"""One benchmark entry point for every operator.
+
+    python benchmarks/bench.py --op clip4clip [--variant V] [--batch 1 8] [--frames 12]
+                               [--repeats 5] [--reference PATH] [--markdown]
+
+For each batch size it reports parameters, GFLOPs per clip (torch.utils.flop_counter), clips/s and
+latency (median of timed repeats after a warm-up), and peak resident memory while running. The
+model is the variant's full-size configuration with random weights (weights never change the
+cost). With ``--reference PATH`` it also runs the original implementation from a checkout at
+PATH with the same weights and input (where an adapter exists in benchmarks/references/) and
+prints the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Figures:
+    label: str
+    batch: int
+    params: int
+    gflops_per_clip: float
+    clips_per_s: float
+    latency_ms: float
+    peak_rss_mb: float
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class PeakMemory:
+    """Samples the process's resident memory in a thread; reports the peak above the start."""
+
+    def __init__(self, interval: float = 0.005):
+        self.interval, self.peak, self._stop = interval, 0.0, threading.Event()
+
+    def __enter__(self) -> "PeakMemory":
+        self.base = _rss_mb()
+        self.peak = self.base
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_mb())
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_mb())
+
+
+def gflops(fn: Callable[[], Any]) -> float:
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        fn()
+    return counter.get_total_flops() / 1e9
+
+
+def time_call(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> list[float]:
+    with torch.inference_mode():
+        for _ in range(warmup):
+            fn()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def measure(label: str, fn: Callable[[], Any], params: int, batch: int, repeats: int) -> Figures:
+    flops = gflops(fn)
+    with PeakMemory() as mem:
+        times = time_call(fn, repeats)
+    median = statistics.median(times)
+    return Figures(label, batch, params, flops / batch, batch / median, median * 1e3, mem.peak - mem.base)
+
+
+def main_task(op) -> Callable[[Any], Any]:
+    from vtzoo.operators.base import VIDEO_CLASSIFICATION, VIDEO_EMBEDDING
+
+    if VIDEO_EMBEDDING in op.tasks:
+        return op.embed_video
+    if VIDEO_CLASSIFICATION in op.tasks:
+        return op.classify
+    raise SystemExit(f"operator {op.name} has no video task to benchmark")
+
+
+def load_reference(op_name: str):
+    file = HERE / "references" / f"{op_name}.py"
+    if not file.is_file():
+        raise SystemExit(f"no reference adapter for {op_name} (expected {file})")
+    spec = importlib.util.spec_from_file_location(f"vtzoo_bench_ref_{op_name}", file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(args: argparse.Namespace) -> list[Figures]:
+    import vtzoo
+
+    torch.manual_seed(0)
+    op = vtzoo.create(args.op, args.variant, weights="random")
+    params = sum(p.numel() for p in op.model.parameters())
+    task = main_task(op)
+    results: list[Figures] = []
+    reference = load_reference(op.name) if args.reference else None
+    for batch in args.batch:
+        clip = op.example_video_input(batch, args.frames)
+        ours = measure(f"vtzoo {op.name}/{op.card.variant if op.card else ''}", lambda: task(clip), params, batch, args.repeats)
+        results.append(ours)
+        if reference is not None:
+            ref_fn, ref_params = reference.build(args.reference, op, clip)
+            theirs = measure("original", ref_fn, ref_params, batch, args.repeats)
+            results.append(theirs)
+            check = getattr(reference, "max_abs_diff", None)
+            if check is not None:
+                print(f"# batch {batch}: max |vtzoo - original| on the pooled output = {check(op, clip):.2e}")
+    return results
+
+
+def render(results: list[Figures], markdown: bool) -> str:
+    head = ["implementation", "batch", "params (M)", "GFLOPs/clip", "clips/s", "latency ms (median)", "peak RSS MB"]
+    rows = [
+        [r.label, str(r.batch), f"{r.params / 1e6:.2f}", f"{r.gflops_per_clip:.1f}", f"{r.clips_per_s:.2f}",
+         f"{r.latency_ms:.0f}", f"{r.peak_rss_mb:.0f}"]
+        for r in results
+    ]
+    pairs = [(results[i], results[i + 1]) for i in range(len(results) - 1) if results[i + 1].label == "original"]
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+    else:
+        widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+        lines = ["  ".join(x.ljust(w) for x, w in zip(line, widths)) for line in [head, *rows]]
+    for ours, theirs in pairs:
+        lines.append(f"batch {ours.batch}: vtzoo / original throughput = {ours.clips_per_s / theirs.clips_per_s:.2f}x")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--op", required=True, help="operator name (or name/variant)")
+    parser.add_argument("--variant", default=None)
+    parser.add_argument("--batch", type=int, nargs="+", default=[1])
+    parser.add_argument("--frames", type=int, default=None, help="frames per clip (default: the variant's)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--reference", default=None, help="path to a checkout of the original code")
+    parser.add_argument("--markdown", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results = run(args)
+    print(f"# {args.op} variant={args.variant or 'default'} frames={args.frames or 'default'} "
+          f"threads={torch.get_num_threads()} torch={torch.__version__}")
+    print(render(results, args.markdown))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""The ``vtzoo`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3
+
+
+def _parse_config(pairs: Sequence[str]) -> dict[str, Any]:
+    """``--set key=value`` pairs; values parse as JSON when they can (numbers, lists, booleans)."""
+    config: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"vtzoo: --set expects key=value, got {pair!r}")
+        try:
+            config[key] = json.loads(value)
+        except json.JSONDecodeError:
+            config[key] = value
+    return config
+
+
+def _add_operator_args(parser: argparse.ArgumentParser, default_op: str | None = "clip4clip") -> None:
+    parser.add_argument("--op", default=default_op, help="operator name, or name/variant (default: %(default)s)")
+    parser.add_argument("--variant", default=None, help="weight card variant (default: the operator's default)")
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="card name, hf://org/repo@rev, a local folder, a checkpoint file, or 'random' (default: the card's)",
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--set", dest="config", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config field of the variant (repeatable)")
+
+
+def _create(args: argparse.Namespace):
+    import vtzoo
+
+    return vtzoo.create(args.op, args.variant, weights=args.weights, device=args.device, **_parse_config(args.config))
+
+
+# -- commands ---------------------------------------------------------------------------------
+def cmd_list(args: argparse.Namespace) -> int:
+    from vtzoo.registry.cards import list_cards
+    from vtzoo.registry.operators import get_operator_class, list_operators
+
+    for name in list_operators():
+        cls = get_operator_class(name)
+        variants = [c.split("/", 1)[1] for c in list_cards(name)]
+        print(f"{name:16s} tasks: {', '.join(sorted(cls.tasks)) or '-'}")
+        if variants:
+            print(f"{'':16s} variants: {', '.join(variants)} (default: {cls.default_variant})")
+    return EXIT_OK
+
+
+def cmd_cards(args: argparse.Namespace) -> int:
+    from vtzoo.registry.cards import get_card, list_cards
+
+    for name in list_cards(args.operator):
+        card = get_card(name)
+        where = f"hf://{card.hub.repo}@{card.hub.revision[:10]}" if card.hub else "no published weights"
+        nc = "  [non-commercial]" if card.non_commercial else ""
+        print(f"{name:40s} {where}{nc}")
+    return EXIT_OK
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    from vtzoo.registry.cards import get_card
+
+    card = get_card(args.name)
+    print(f"# {card.path}")
+    print(card.to_yaml(), end="")
+    return EXIT_OK
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from vtzoo.registry.weights import prefetch
+
+    for name in args.names:
+        folder = prefetch(name)
+        print(f"{name}: cached in {folder}")
+    return EXIT_OK
+
+
+def cmd_verify_golden(args: argparse.Namespace) -> int:
+    from vtzoo.registry.golden import verify
+
+    ok = verify(args.cases, emit=lambda line: print(line, flush=True))
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from safetensors.torch import save_file
+
+    from vtzoo.batching import embed_videos
+    from vtzoo.operators.base import Embeddings
+
+    op = _create(args)
+    result = embed_videos(op, args.videos, batch_size=args.batch_size, progress=not args.quiet)
+    _report_failures(result.failures)
+    done = [v for v in args.videos if v in result.embeddings]
+    if not done:
+        print("vtzoo embed: no video could be embedded", file=sys.stderr)
+        return EXIT_FAILED
+    merged = Embeddings.concat([result.embeddings[v] for v in done])
+    tensors = {"pooled": merged.pooled.contiguous()}
+    if merged.tokens is not None:
+        tensors["tokens"] = merged.tokens.contiguous()
+        tensors["mask"] = merged.mask.contiguous()
+    metadata = {"operator": op.name, "variant": op.card.variant if op.card else "", "videos": json.dumps(done)}
+    save_file(tensors, args.output, metadata=metadata)
+    print(f"wrote {len(done)} embeddings ({tuple(merged.pooled.shape)}) to {args.output}")
+    return EXIT_PARTIAL if result.failures else EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from vtzoo.folder_search import search_folder
+
+    op = _create(args)
+    result = search_folder(
+        op, args.directory, args.query, top_k=args.top_k, cache_dir=args.cache_dir,
+        batch_size=args.batch_size, progress=not args.quiet,
+    )
+    _report_failures(result.failures)
+    print(f"# {args.query!r}: {len(result.ranking)} results ({result.embedded} embedded, {result.from_cache} from cache)")
+    for rank, (path, score) in enumerate(result.ranking, 1):
+        print(f"{rank:3d}. {score:9.4f}  {path}")
+    return EXIT_PARTIAL if result.failures else EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from vtzoo.demo import run_demo
+
+    return run_demo(args)
+
+
+def _report_failures(failures: dict[str, str]) -> None:
+    for source, reason in failures.items():
+        print(f"vtzoo: skipped {source}: {reason}", file=sys.stderr)
+    if failures:
+        print(f"vtzoo: {len(failures)} input(s) failed; the others finished", file=sys.stderr)
+
+
+# -- parser -----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vtzoo", description="Video-text operators: embed, search, verify.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="registered operators, their tasks and variants").set_defaults(func=cmd_list)
+
+    p = sub.add_parser("cards", help="list the weight cards")
+    p.add_argument("operator", nargs="?", help="only this operator's cards")
+    p.set_defaults(func=cmd_cards)
+
+    p = sub.add_parser("card", help="show one weight card")
+    p.add_argument("name", help="operator/variant")
+    p.set_defaults(func=cmd_card)
+
+    p = sub.add_parser("download", help="prefetch a card's weights (and tokenizer) for offline use")
+    p.add_argument("names", nargs="+", help="operator/variant card names")
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("verify-golden", help="check parity with an original implementation's outputs")
+    p.add_argument("cases", nargs="+", help="golden case folders")
+    p.set_defaults(func=cmd_verify_golden)
+
+    p = sub.add_parser("embed", help="embed videos into a .safetensors file")
+    p.add_argument("videos", nargs="+")
+    p.add_argument("-o", "--output", default="embeddings.safetensors")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_operator_args(p)
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("search", help="rank the videos of a folder for a text query")
+    p.add_argument("directory")
+    p.add_argument("query")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--cache-dir", default=None, help="embedding cache (default: $VTZOO_CACHE or ~/.cache/vtzoo)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_operator_args(p)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("demo", help="the main job: prepare sample videos, then search them by text")
+    p.add_argument("--dir", default="samples/videos", help="where the sample videos go (default: %(default)s)")
+    p.add_argument("--query", action="append", default=None, help="text query (repeatable)")
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--cache-dir", default=None)
+    _add_operator_args(p)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from vtzoo.operators.base import VtzooError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (VtzooError, FileNotFoundError) as exc:
+        print(f"vtzoo {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Text search over a folder of videos, with embeddings cached by file content.
+
+The cache key of a video is the sha256 of its bytes, under a folder named after the operator,
+its variant and a fingerprint of its weights: renaming or moving a video costs nothing, a second
+search embeds nothing, and other weights never read stale vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from vtzoo.batching import embed_videos
+from vtzoo.operators.base import Embeddings, Operator
+from vtzoo.registry.weights import sha256_of
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"})
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("VTZOO_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "vtzoo"
+    )
+    return Path(base)
+
+
+def find_videos(directory: str | Path) -> list[Path]:
+    """Video files below ``directory`` (recursively, by suffix), in a stable order."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"video folder {directory} does not exist or is not a directory")
+    return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+
+
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """A short hash of every parameter and buffer: a cache key that changes with the weights."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+class EmbeddingCache:
+    """Embeddings of one operator (and weights), one safetensors file per video content hash."""
+
+    def __init__(self, root: str | Path, op: Operator):
+        variant = op.card.variant if op.card is not None else "custom"
+        self.folder = Path(root) / "embeddings" / op.name / variant / weights_fingerprint(op.model)
+
+    def _file(self, content_hash: str) -> Path:
+        return self.folder / f"{content_hash}.safetensors"
+
+    def get(self, content_hash: str) -> Embeddings | None:
+        from safetensors.torch import load_file
+
+        file = self._file(content_hash)
+        if not file.is_file():
+            return None
+        try:
+            data = load_file(str(file))
+        except Exception:  # a torn write from an interrupted run: embed again
+            return None
+        extras = {k[len("extra.") :]: v for k, v in data.items() if k.startswith("extra.")}
+        return Embeddings(pooled=data["pooled"], tokens=data.get("tokens"), mask=data.get("mask"), extras=extras)
+
+    def put(self, content_hash: str, emb: Embeddings) -> None:
+        from safetensors.torch import save_file
+
+        tensors = {"pooled": emb.pooled}
+        if emb.tokens is not None:
+            tensors["tokens"] = emb.tokens
+        if emb.mask is not None:
+            tensors["mask"] = emb.mask
+        for key, value in emb.extras.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"extra.{key}"] = value
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self._file(content_hash).with_suffix(".tmp")
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+        os.replace(tmp, self._file(content_hash))  # atomic: readers never see half a file
+
+
+@dataclass
+class FolderSearchResult:
+    ranking: list[tuple[Path, float]]
+    failures: dict[str, str] = field(default_factory=dict)
+    embedded: int = 0
+    from_cache: int = 0
+
+
+def embed_folder(
+    op: Operator,
+    directory: str | Path,
+    cache_dir: str | Path | None = None,
+    batch_size: int = 4,
+    progress: bool = True,
+) -> tuple[dict[Path, Embeddings], dict[str, str], int]:
+    """Embeddings of every video in ``directory`` (cached), failures, and how many were computed."""
+    cache = EmbeddingCache(cache_dir or default_cache_dir(), op)
+    videos = find_videos(directory)
+    found: dict[Path, Embeddings] = {}
+    failures: dict[str, str] = {}
+    hashes: dict[str, str] = {}
+    missing: list[str] = []
+    for video in videos:
+        try:
+            content_hash = sha256_of(video)
+        except OSError as exc:
+            failures[str(video)] = f"{type(exc).__name__}: {exc}"
+            continue
+        cached = cache.get(content_hash)
+        if cached is not None:
+            found[video] = cached
+        else:
+            hashes[str(video)] = content_hash
+            missing.append(str(video))
+    fresh = embed_videos(
+        op,
+        missing,
+        batch_size=batch_size,
+        progress=progress,
+        on_done=lambda src, emb: cache.put(hashes[src], emb),
+    )
+    for src, emb in fresh.embeddings.items():
+        found[Path(src)] = emb
+    failures.update(fresh.failures)
+    return found, failures, len(fresh.embeddings)
+
+
+def search_folder(
+    op: Operator,
+    directory: str | Path,
+    query: str,
+    top_k: int = 5,
+    cache_dir: str | Path | None = None,
+    batch_size: int = 4,
+    progress: bool = True,
+) -> FolderSearchResult:
+    """Rank the videos of ``directory`` for ``query`` with the operator's own similarity."""
+    found, failures, computed = embed_folder(op, directory, cache_dir, batch_size, progress)
+    if not found:
+        return FolderSearchResult(ranking=[], failures=failures, embedded=computed, from_cache=0)
+    paths = sorted(found)
+    videos = Embeddings.concat([found[p] for p in paths])
+    scores = op.similarity(op.embed_text([query]), videos)[0]
+    order = torch.argsort(scores, descending=True)[: max(1, top_k)]
+    ranking = [(paths[int(i)], float(scores[int(i)])) for i in order]
+    return FolderSearchResult(ranking=ranking, failures=failures, embedded=computed, from_cache=len(found) - computed)

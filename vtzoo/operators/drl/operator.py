@@ -1,0 +1,244 @@
+"""The ``drl`` operator: token-level text-video retrieval (DRL, Wang et al. 2022).
+
+``embed_text`` / ``embed_video`` return token-level embeddings (``tokens``/``mask``) that
+``similarity`` scores with the configured interaction (wti, ti, dp or xti), plus one ``pooled``
+vector per item for a vector index:
+
+* video ``pooled``: the L2-normalised mean of the L2-normalised (temporally aggregated) valid
+  frame features -- the vector DRL's ``dp`` interaction compares;
+* text ``pooled``: the L2-normalised feature of the last valid token (end-of-text), also dp's.
+
+Their dot product is a good first-stage retrieval score; ``similarity`` then re-ranks the
+candidates the way the paper scores. ``tokens`` hold the UNnormalised features (wti's weight
+networks and xti's cross encoder read them), ``mask`` is 1 on real tokens / frames.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Sequence
+
+import torch
+
+from vtzoo.operators.base import (
+    TEXT_EMBEDDING,
+    VIDEO_EMBEDDING,
+    VIDEO_TEXT_SIMILARITY,
+    Embeddings,
+    Operator,
+    VideoInput,
+)
+from vtzoo.operators.drl import interaction as I
+from vtzoo.operators.drl.model import DRLModel
+from vtzoo.registry.operators import register_operator
+from vtzoo.registry.weights import build_model
+
+# Keep the (texts x videos x tokens x frames) similarity block of one step below ~64 MB.
+_SIM_BLOCK_ELEMENTS = 1 << 24
+_VIDEO_BATCH = 8
+_TEXT_BATCH = 256
+
+
+@register_operator("drl")
+class DRLOperator(Operator):
+    """DRL behind the common interface; ``loss`` computes the training objective for fine-tuning."""
+
+    tasks = frozenset({VIDEO_EMBEDDING, TEXT_EMBEDDING, VIDEO_TEXT_SIMILARITY})
+    default_variant = "vit-b32-msrvtt-wti"
+
+    def __init__(self, model: DRLModel, card=None, device: str | torch.device = "cpu"):
+        super().__init__(model, card, device)
+        self.config = model.config
+        self.preprocessing: dict[str, Any] = dict(card.preprocessing) if card is not None else {}
+        self._tokenizer = None
+        self._preprocess = None
+
+    @classmethod
+    def build(cls, card, weights: Any = None, device: str | torch.device = "cpu", **config: Any) -> "DRLOperator":
+        model, _ = build_model(DRLModel, card, weights, overrides=config)
+        return cls(model, card, device)
+
+    # -- text -------------------------------------------------------------------------------------
+    @property
+    def max_words(self) -> int:
+        return int(self.preprocessing.get("max_length", self.config.max_words))
+
+    def tokenize(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """CLIP BPE ids as the original dataloader builds them: SOT + tokens (cut to max_words-1
+        with SOT) + EOT, zero-padded to ``max_words`` (always: the padded zeros take part in
+        the token-wise maxima, so the padding length is part of the scoring)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = list(texts)
+        if not texts:
+            raise ValueError("embed_text needs at least one text (got an empty list)")
+        if not all(isinstance(t, str) for t in texts):
+            raise TypeError(f"embed_text takes a list of strings, got {[type(t).__name__ for t in texts][:3]}")
+        tok = self._get_tokenizer()
+        n = self.max_words
+        ids = torch.zeros(len(texts), n, dtype=torch.long)
+        mask = torch.zeros(len(texts), n, dtype=torch.long)
+        for row, text in enumerate(texts):
+            words = tok.encode(text, add_special_tokens=False)[: n - 2]
+            seq = [tok.bos_token_id, *words, tok.eos_token_id]
+            ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        return ids, mask
+
+    def _get_tokenizer(self):
+        if self._tokenizer is None:
+            from vtzoo.operators.backbones.clip_vocab import load_offline_clip_tokenizer
+
+            tok = load_offline_clip_tokenizer()
+            if tok is None:
+                spec = self.preprocessing.get("tokenizer") or {}
+                if not spec.get("repo"):
+                    raise RuntimeError(
+                        "DRL needs CLIP's BPE vocabulary: install open_clip_torch (it ships the file) "
+                        "or name a tokenizer repo in the card's preprocessing.tokenizer"
+                    )
+                from transformers import CLIPTokenizer
+
+                tok = CLIPTokenizer.from_pretrained(spec["repo"], revision=spec.get("revision"))
+            self._tokenizer = tok
+        return self._tokenizer
+
+    def embed_text(self, texts: Sequence[str]) -> Embeddings:
+        ids, mask = self.tokenize(texts)
+        feats = []
+        with torch.inference_mode():
+            for start in range(0, len(ids), _TEXT_BATCH):
+                feats.append(self.model.encode_text(ids[start : start + _TEXT_BATCH].to(self.device)))
+        tokens = torch.cat(feats)
+        mask = mask.to(self.device)
+        pooled = I.l2_normalise(I.eot_features(tokens, mask))
+        return Embeddings(pooled=pooled, tokens=tokens, mask=mask, extras={"input_ids": ids})
+
+    # -- video ------------------------------------------------------------------------------------
+    def embed_video(self, videos: VideoInput | Sequence[VideoInput]) -> Embeddings:
+        """Paths, bytes, decoded clips ((T, H, W, C) uint8 arrays or (T, C, H, W) tensors), a
+        preprocessed batch (B, T, 3, H, W), or ``{"video": (B, T, 3, H, W), "video_mask": (B, T)}``."""
+        pixels, mask = self._video_batch(videos)
+        feats = []
+        with torch.inference_mode():
+            for start in range(0, len(pixels), _VIDEO_BATCH):
+                chunk = pixels[start : start + _VIDEO_BATCH].to(self.device, torch.float32)
+                feats.append(self.model.encode_video(chunk, mask[start : start + _VIDEO_BATCH].to(self.device)))
+        tokens = torch.cat(feats)
+        mask = mask.to(self.device)
+        pooled = I.l2_normalise(I.masked_frame_mean(I.l2_normalise(tokens), mask))
+        return Embeddings(pooled=pooled, tokens=tokens, mask=mask)
+
+    def _video_batch(self, videos: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        res = self.config.image_resolution
+        if isinstance(videos, dict):
+            pixels, mask = videos.get("video"), videos.get("video_mask")
+            if not isinstance(pixels, torch.Tensor):
+                raise TypeError("a dict video input needs a tensor under 'video' (B, T, 3, H, W)")
+            mask = torch.ones(pixels.shape[:2], dtype=torch.long) if mask is None else mask.long()
+            return self._check_pixels(pixels, mask)
+        if isinstance(videos, torch.Tensor) and videos.dim() == 5:
+            return self._check_pixels(videos, torch.ones(videos.shape[:2], dtype=torch.long))
+        items = videos if isinstance(videos, (list, tuple)) else [videos]
+        if not items:
+            raise ValueError("embed_video needs at least one video (got an empty list)")
+        clips = [self._load(item) for item in items]
+        frames = max(self.config.max_frames, max(c[0].shape[0] for c in clips))
+        pixels = torch.zeros(len(clips), frames, 3, res, res)
+        mask = torch.zeros(len(clips), frames, dtype=torch.long)
+        for row, (clip_frames, clip_mask) in enumerate(clips):
+            pixels[row, : clip_frames.shape[0]] = clip_frames
+            mask[row, : clip_mask.shape[0]] = clip_mask
+        return self._check_pixels(pixels, mask)
+
+    def _check_pixels(self, pixels: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        res = self.config.image_resolution
+        if pixels.dim() != 5 or pixels.shape[2] != 3 or tuple(pixels.shape[3:]) != (res, res):
+            raise ValueError(
+                f"DRL expects preprocessed videos (B, T, 3, {res}, {res}), got shape {tuple(pixels.shape)}"
+            )
+        if mask.shape != pixels.shape[:2]:
+            raise ValueError(f"video_mask {tuple(mask.shape)} does not match the videos {tuple(pixels.shape[:2])}")
+        if bool((mask.sum(-1) == 0).any()):
+            raise ValueError("every video needs at least one valid frame (a video_mask row is all zeros)")
+        return pixels, mask
+
+    def _load(self, source: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        from vtzoo.operators.video import Preprocess, load_video
+
+        if self._preprocess is None:
+            prep = dict(self.preprocessing or _DEFAULT_PREPROCESSING)
+            res = self.config.image_resolution
+            if prep.get("crop") != res:
+                # the model's input size decides (e.g. a tiny test config under a full-size card)
+                prep.update(resize=res, crop=res)
+            self._preprocess = Preprocess.from_card(prep)
+        frames = int(self.preprocessing.get("frames", self.config.max_frames))
+        fps = self.preprocessing.get("fps")
+        kwargs: dict[str, Any] = {"preprocess": self._preprocess}
+        params = inspect.signature(load_video).parameters
+        if fps and "fps" in params and "max_frames" in params:
+            # the original samples 1 frame per second, then thins uniformly to max_frames
+            kwargs.update(fps=float(fps), max_frames=frames)
+        else:
+            kwargs["num_frames"] = frames
+        if isinstance(source, torch.Tensor) and source.dim() != 4:
+            raise ValueError(
+                f"a decoded clip must be (T, C, H, W) (or a batch (B, T, 3, H, W)), got shape {tuple(source.shape)}"
+            )
+        clip = load_video(source, **kwargs)
+        return clip.frames, clip.mask.long()
+
+    # -- scoring ----------------------------------------------------------------------------------
+    def similarity(self, text: Embeddings, video: Embeddings) -> torch.Tensor:
+        """(n_text, n_video) evaluation logits of the configured interaction (unscaled, as the
+        original ranks with them)."""
+        for name, emb in (("text", text), ("video", video)):
+            if emb.tokens is None or emb.mask is None:
+                raise ValueError(f"DRL scores token-level embeddings: the {name} Embeddings have no tokens/mask "
+                                 f"(use this operator's embed_{name})")
+        t_tok, t_mask = text.tokens.to(self.device).float(), text.mask.to(self.device)
+        v_tok, v_mask = video.tokens.to(self.device).float(), video.mask.to(self.device)
+        per_video = max(1, t_tok.shape[0] * t_tok.shape[1] * v_tok.shape[1])
+        step = max(1, _SIM_BLOCK_ELEMENTS // per_video)
+        blocks = []
+        with torch.inference_mode():
+            for start in range(0, v_tok.shape[0], step):
+                end = start + step
+                blocks.append(self.model.similarity(t_tok, v_tok[start:end], t_mask, v_mask[start:end]))
+        return torch.cat(blocks, dim=1)
+
+    def loss(self, texts: Sequence[str], videos: VideoInput | Sequence[VideoInput]) -> torch.Tensor:
+        """The original's training loss for matched pairs (text i describes video i), with
+        gradients: (CrossEn(t2v) + CrossEn(v2t)) / 2 + cdcr_lambda * cdcr on logits scaled by
+        exp(logit_scale). Train-mode randomness (cdcr=1 draws, xti dropout) uses torch's global
+        generator."""
+        ids, text_mask = self.tokenize(texts)
+        pixels, video_mask = self._video_batch(videos)
+        if len(ids) != len(pixels):
+            raise ValueError(f"loss pairs text i with video i: got {len(ids)} texts and {len(pixels)} videos")
+        was_training = self.model.training
+        self.model.train()
+        try:
+            return self.model(ids.to(self.device), text_mask.to(self.device),
+                              pixels.to(self.device, torch.float32), video_mask.to(self.device))
+        finally:
+            self.model.train(was_training)
+
+    def example_video_input(self, batch_size: int, num_frames: int | None = None) -> dict[str, torch.Tensor]:
+        frames = num_frames or self.config.max_frames
+        res = self.config.image_resolution
+        return {
+            "video": torch.randn(batch_size, frames, 3, res, res),
+            "video_mask": torch.ones(batch_size, frames, dtype=torch.long),
+        }
+
+
+# Used when the operator is built without a card (e.g. DRLOperator(model) in a script).
+_DEFAULT_PREPROCESSING = {
+    "resize": 224,
+    "crop": 224,
+    "interpolation": "bicubic",
+    "mean": [0.48145466, 0.4578275, 0.40821073],
+    "std": [0.26862954, 0.26130258, 0.27577711],
+}

@@ -1,0 +1,40 @@
+"""Regenerate seeded weights from a golden case's ``weights_recipe`` (bit for bit).
+
+Large experts (VGGish: 72M parameters, irCSN-152: 30M) are not stored in their parity cases;
+config.json describes how the weights were drawn instead: one CPU ``torch.Generator`` seeded
+once, then, in list order, ``(torch.rand(shape) - 0.5) * scale + offset`` in float32 for
+``rand`` entries and an int64 constant (no draws) for ``const`` entries. Each entry's
+``sha256`` of its little-endian bytes is checked, so a wrong order or dtype fails loudly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import torch
+
+from vtzoo.registry.golden import GoldenError
+
+
+def _digest(tensor: torch.Tensor) -> str:
+    return hashlib.sha256(tensor.contiguous().numpy().astype(tensor.numpy().dtype.newbyteorder("<")).tobytes()).hexdigest()
+
+
+def regenerate_weights(recipe: dict[str, Any], verify: bool = True) -> dict[str, torch.Tensor]:
+    """The state dict ``recipe`` describes; raises :class:`GoldenError` on a checksum mismatch."""
+    generator = torch.Generator(device="cpu")
+    generator.manual_seed(int(recipe["seed"]))
+    state: dict[str, torch.Tensor] = {}
+    for entry in recipe["entries"]:
+        shape = tuple(entry["shape"])
+        if entry.get("kind", "rand") == "const":
+            value = torch.full(shape, entry["value"], dtype=getattr(torch, entry.get("dtype", "int64")))
+        else:
+            u = torch.rand(shape, generator=generator, dtype=torch.float32)
+            value = (u - 0.5) * float(entry["scale"]) + float(entry["offset"])
+        expected = entry.get("sha256_le") or entry.get("sha256_le_f32")
+        if verify and expected and _digest(value) != expected:
+            raise GoldenError(f"weights_recipe: regenerated {entry['key']} does not match its sha256")
+        state[entry["key"]] = value
+    return state

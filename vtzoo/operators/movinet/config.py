@@ -1,0 +1,58 @@
+"""MoViNet configuration: one dataclass covers A0-A5, base and stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from vtzoo.operators.movinet.architectures import ARCHITECTURES
+
+CONV_TYPES = ("3d", "2plus1d")
+
+
+@dataclass
+class MovinetConfig:
+    """Every hyper-parameter of a MoViNet. Defaults: A0 base, the released Kinetics-600 settings.
+
+    ``causal`` selects the stream model (causal temporal convolutions with stream buffers,
+    cumulative-average squeeze-excitation and head). ``conv_type`` follows the reference port:
+    ``"3d"`` uses 3D convolutions, BatchNorm3d, Swish and a sigmoid SE gate (the released base
+    models); ``"2plus1d"`` splits each k_t×k×k convolution into a spatial and a temporal 2D
+    convolution, each with its own BatchNorm, and uses Hardswish and the gate
+    clamp(0.2x + 0.5, 0, 1) (the released stream models). ``tf_like`` computes TensorFlow "same"
+    padding from the input size on every call, as the converted TF weights need.
+    """
+
+    model_id: str = "a0"
+    causal: bool = False
+    conv_type: str = "3d"
+    tf_like: bool = True
+    num_classes: int = 600
+    hidden_dim: int = 2048
+    dropout: float = 0.2
+    norm_eps: float = 1e-3
+    # Official TF stream models A3-A5 add a learned-scale sinusoidal encoding of the frame index
+    # to the squeeze-excitation input; the reference port has no such layer.
+    use_positional_encoding: bool = False
+
+    def __post_init__(self) -> None:
+        self.model_id = self.model_id.lower()
+        if self.model_id not in ARCHITECTURES:
+            raise ValueError(f"unknown MoViNet model_id {self.model_id!r} (known: {', '.join(ARCHITECTURES)})")
+        if self.conv_type not in CONV_TYPES:
+            raise ValueError(f"conv_type must be one of {CONV_TYPES}, got {self.conv_type!r}")
+        if self.use_positional_encoding and not self.causal:
+            raise ValueError("use_positional_encoding applies to causal (stream) models only")
+
+    @property
+    def architecture(self) -> dict[str, Any]:
+        return ARCHITECTURES[self.model_id]
+
+    @property
+    def mode(self) -> str:
+        return "stream" if self.causal else "base"
+
+    @property
+    def max_temporal_kernel(self) -> int:
+        kernels = [block[2][0] for stage in self.architecture["stages"] for block in stage]
+        return max([self.architecture["stem"]["kernel_size"][0], *kernels])

@@ -1,0 +1,273 @@
+"""The ``movinet`` operator: Kinetics-600 classification and clip embeddings with MoViNets A0-A5.
+
+Base variants classify a whole clip. Stream variants do the same, and also run on a video
+piece by piece with an explicit state (no hidden buffers)::
+
+    op = vtzoo.create("movinet/a0-stream", weights=...)
+    state = op.init_state(batch_size=1)
+    for chunk in chunks:                       # (B, 3, T, H, W) in [0, 1], any T >= 1
+        logits, state = op.step(chunk, state)
+
+``stream_classify`` turns a frame iterator (a long file, a camera) into one label list per
+window in constant memory.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from vtzoo.operators.base import VIDEO_CLASSIFICATION, VIDEO_EMBEDDING, Embeddings, Operator, VideoInput
+from vtzoo.operators.movinet.model import MovinetInputError, MovinetModel, StreamState
+from vtzoo.registry.operators import register_operator
+from vtzoo.registry.weights import (
+    WeightsError,
+    build_model,
+    load_state_dict_strict,
+    read_state_dict,
+    unwrap_state_dict,
+)
+
+LABELS_FILE = "kinetics600_labels.txt"
+_KNOWN_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".tar", ".ckpt")
+
+
+@lru_cache(maxsize=1)
+def kinetics600_labels() -> tuple[str, ...]:
+    """The 600 Kinetics-600 class names; line i of the shipped file is logit i (source: its README)."""
+    text = resources.files("vtzoo.operators.movinet").joinpath(LABELS_FILE).read_text(encoding="utf-8")
+    labels = tuple(line.strip() for line in text.splitlines() if line.strip())
+    if len(labels) != 600:
+        raise RuntimeError(f"{LABELS_FILE} should hold 600 labels, found {len(labels)}")
+    return labels
+
+
+def _load_checkpoint_into(model: MovinetModel, path: Path) -> None:
+    """Files the generic loader does not take: the port's extension-less ``modelA0_statedict_v3``
+    (a ``torch.save`` state dict, read with ``weights_only=True``) and ``.npz`` TF variables."""
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as npz:
+            variables = {name: npz[name] for name in npz.files}
+        state_dict = model.converters["tf"](variables, model.config)
+    else:
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise WeightsError(f"checkpoint {path} could not be read with torch.load(weights_only=True): {exc}") from None
+        state_dict = model.converters["original"](unwrap_state_dict(obj, path), model.config)
+    load_state_dict_strict(model, state_dict, str(path))
+
+
+@register_operator("movinet")
+class MovinetOperator(Operator):
+    """MoViNet A0-A5 (base and stream) for Kinetics-600 classification and clip embeddings."""
+
+    tasks = frozenset({VIDEO_EMBEDDING, VIDEO_CLASSIFICATION})
+    default_variant = "a0-base"
+
+    def __init__(self, model: MovinetModel, card=None, device: str | torch.device = "cpu"):
+        super().__init__(model, card, device)
+        self.config = model.config
+        self.preprocessing: dict[str, Any] = dict(card.preprocessing) if card is not None else {}
+        self._preprocess = None
+
+    @classmethod
+    def build(cls, card, weights: Any = None, device: str | torch.device = "cpu", **config: Any) -> "MovinetOperator":
+        path = Path(weights) if isinstance(weights, (str, Path)) and Path(weights).is_file() else None
+        if path is not None and path.suffix not in _KNOWN_SUFFIXES:
+            model, _ = build_model(MovinetModel, card, "random", overrides=config)
+            _load_checkpoint_into(model, path)
+        else:
+            model, _ = build_model(MovinetModel, card, weights, overrides=config)
+        return cls(model, card, device)
+
+    # -- facts ----------------------------------------------------------------------------
+    @property
+    def labels(self) -> tuple[str, ...]:
+        if self.config.num_classes == 600:
+            return kinetics600_labels()
+        return tuple(f"class_{i}" for i in range(self.config.num_classes))
+
+    @property
+    def resolution(self) -> int:
+        return int(self.preprocessing.get("crop", 172))
+
+    # -- input preparation ----------------------------------------------------------------
+    def _get_preprocess(self):
+        if self._preprocess is None:
+            from vtzoo.operators.video import Preprocess
+
+            self._preprocess = Preprocess.from_card(self.preprocessing)
+        return self._preprocess
+
+    def load_clip(self, video: Any) -> torch.Tensor:
+        """A path, bytes, or decoded frames (numpy (T,H,W,C) / torch (T,C,H,W)) -> (3, T, H, W) in [0, 1].
+
+        Files are sampled as the card says (``fps`` frames per second, at most ``frames``);
+        decoded frames are taken as given (all of them), resized and cropped.
+        """
+        from vtzoo.operators.video import load_video
+
+        if isinstance(video, (np.ndarray, torch.Tensor)):
+            clip = load_video(video, indices=range(video.shape[0]), preprocess=self._get_preprocess())
+        else:
+            prep = self.preprocessing
+            if prep.get("fps"):
+                clip = load_video(
+                    video, fps=float(prep["fps"]), max_frames=prep.get("frames"), preprocess=self._get_preprocess()
+                )
+            else:
+                clip = load_video(video, num_frames=int(prep.get("frames", 50)), preprocess=self._get_preprocess())
+        return clip.frames.permute(1, 0, 2, 3).contiguous()
+
+    def _clips(self, videos: VideoInput | Sequence[VideoInput]) -> Iterator[torch.Tensor]:
+        """Yield model-ready (B, 3, T, H, W) batches. A 5-D tensor is taken as already prepared."""
+        if isinstance(videos, torch.Tensor) and videos.dim() == 5:
+            yield videos
+            return
+        if isinstance(videos, (str, bytes, Path, np.ndarray)) or (isinstance(videos, torch.Tensor) and videos.dim() == 4):
+            videos = [videos]
+        for video in videos:
+            if isinstance(video, torch.Tensor) and video.dim() == 5:
+                yield video
+            else:
+                yield self.load_clip(video).unsqueeze(0)  # clips differ in length: one at a time
+
+    @torch.inference_mode()
+    def _run(self, videos) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, pooled = [], []
+        for clip in self._clips(videos):
+            out_logits, out_pooled = self.model.forward_pooled(clip.to(self.device, torch.float32))
+            logits.append(out_logits.float().cpu())
+            pooled.append(out_pooled.float().cpu())
+        if not logits:
+            raise ValueError("no video given")
+        return torch.cat(logits), torch.cat(pooled)
+
+    # -- tasks ----------------------------------------------------------------------------
+    def embed_video(self, videos: VideoInput | Sequence[VideoInput]) -> Embeddings:
+        """Pooled features before the classifier (the conv7 output averaged over the clip),
+        unnormalised; ``extras["logits"]`` carries the Kinetics-600 logits computed on the way."""
+        logits, pooled = self._run(videos)
+        return Embeddings(pooled=pooled, extras={"logits": logits})
+
+    def classify(self, videos: VideoInput | Sequence[VideoInput], top_k: int = 5) -> list[list[tuple[str, float]]]:
+        """Top-k Kinetics-600 labels with softmax probabilities, one list per video."""
+        logits, _ = self._run(videos)
+        return self.top_labels(logits, top_k)
+
+    def top_labels(self, logits: torch.Tensor, top_k: int = 5) -> list[list[tuple[str, float]]]:
+        probs = torch.softmax(logits.float(), dim=-1)
+        values, indices = probs.topk(min(int(top_k), probs.shape[-1]), dim=-1)
+        names = self.labels
+        return [[(names[i], float(v)) for v, i in zip(row_v.tolist(), row_i.tolist())] for row_v, row_i in zip(values, indices)]
+
+    # -- streaming ------------------------------------------------------------------------
+    def init_state(self, batch_size: int = 1, height: int | None = None, width: int | None = None) -> StreamState:
+        """A fresh stream state for ``batch_size`` clips of ``height``×``width`` frames (default:
+        the card's resolution). Stream variants only."""
+        size = self.resolution
+        return self.model.init_state(batch_size, height or size, width or size)
+
+    @torch.inference_mode()
+    def step(self, frames_chunk: torch.Tensor, state: StreamState) -> tuple[torch.Tensor, StreamState]:
+        """Logits at the last frame of ``frames_chunk`` (B, 3, T, H, W, [0, 1]) given every frame
+        since ``state`` was made, and the next state. Chunks of any length give the same result
+        as the whole clip at once."""
+        logits, _, new_state = self.model.step(frames_chunk.to(self.device, torch.float32), state)
+        return logits.float().cpu(), new_state
+
+    def stream_classify(
+        self,
+        frames: Iterable[Any],
+        window: int,
+        top_k: int = 5,
+        *,
+        frame_step: int = 1,
+        chunk_size: int = 8,
+    ) -> Iterator[tuple[int, int, list[tuple[str, float]]]]:
+        """Classify a frame source window by window in constant memory.
+
+        ``frames`` yields single frames: numpy (H, W, 3) uint8, torch (3, H, W) / (H, W, 3), or
+        ``av.VideoFrame``. Every ``frame_step``-th frame is used (e.g. 5 on a 25 fps source gives
+        the 5 fps the A0-A2 models were evaluated at). Yields ``(window_start, window_end, labels)``
+        per window of ``window`` source frames, ``[start, end)`` in source frame numbers; a last,
+        shorter window is reported too. Each window is classified on its own: stream variants
+        start a fresh state per window and feed ``chunk_size`` frames at a time; base variants
+        keep one window of frames.
+        """
+        if window < 1 or frame_step < 1 or chunk_size < 1:
+            raise ValueError("window, frame_step and chunk_size must be >= 1")
+        preprocess = self._get_preprocess()
+        causal = self.config.causal
+        state: StreamState | None = None
+        pending: list[torch.Tensor] = []
+        logits: torch.Tensor | None = None
+        start = index = 0
+
+        def flush() -> None:
+            nonlocal state, logits, pending
+            if not pending or not causal:
+                return
+            chunk = torch.stack(pending, dim=1).unsqueeze(0)  # (1, 3, T, H, W)
+            if state is None:
+                state = self.init_state(1, chunk.shape[-2], chunk.shape[-1])
+            logits, state = self.step(chunk, state)
+            pending = []
+
+        def finish(end: int):
+            nonlocal state, logits, pending
+            flush()
+            if not causal and pending:
+                clip = torch.stack(pending, dim=1).unsqueeze(0)
+                if clip.shape[2] >= self.config.max_temporal_kernel:
+                    logits = self._run(clip)[0]
+            result = None if logits is None else (start, end, self.top_labels(logits, top_k)[0])
+            state, logits, pending = None, None, []
+            return result
+
+        for index, frame in enumerate(frames):
+            if index - start >= window:
+                result = finish(index)
+                if result is not None:
+                    yield result
+                start = index
+            if (index - start) % frame_step == 0:
+                pending.append(preprocess(_frame_tensor(frame))[0])
+                if causal and len(pending) >= chunk_size:
+                    flush()
+        else:
+            if index >= start:
+                result = finish(index + 1)
+                if result is not None:
+                    yield result
+
+    # -- benchmarks -----------------------------------------------------------------------
+    def example_video_input(self, batch_size: int, num_frames: int | None = None) -> torch.Tensor:
+        """A (B, 3, T, S, S) clip in [0, 1] at the variant's resolution (default T: the card's frames)."""
+        frames = int(num_frames or self.preprocessing.get("frames", 50))
+        size = self.resolution
+        gen = torch.Generator().manual_seed(0)
+        return torch.rand((batch_size, 3, frames, size, size), generator=gen)
+
+
+def _frame_tensor(frame: Any) -> torch.Tensor:
+    """One decoded frame -> (1, 3, H, W) uint8/float, validated like any decoded clip."""
+    from vtzoo.operators.video.arrays import as_tchw
+
+    if hasattr(frame, "to_ndarray"):  # av.VideoFrame
+        frame = frame.to_ndarray(format="rgb24")
+    if isinstance(frame, np.ndarray):
+        if frame.ndim == 2:
+            frame = frame[:, :, None]
+        return as_tchw(frame[None])
+    if isinstance(frame, torch.Tensor):
+        if frame.dim() == 2:
+            frame = frame[None]
+        return as_tchw(frame[None])
+    raise MovinetInputError(f"stream_classify takes frames as numpy, torch or av.VideoFrame, got {type(frame).__name__}")

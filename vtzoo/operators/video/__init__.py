@@ -1,0 +1,42 @@
+"""Video input shared by every operator: decode only the sampled frames, then preprocess.
+
+```python
+from vtzoo.operators.video import load_video, Preprocess
+pre = Preprocess.from_card(card.preprocessing)
+clip = load_video("a.mp4", num_frames=12, preprocess=pre)   # or fps=1.0, max_frames=12, pad=True
+clip.frames, clip.mask, clip.indices, clip.backend          # (T, C, H, W), (T,), provenance
+```
+Backends: decord first, PyAV as the fallback (``backend="auto"``); see ``docs/video.md``.
+"""
+
+from vtzoo.operators.video.arrays import ArrayBackend
+from vtzoo.operators.video.backends import (
+    BACKEND_ENV_VAR,
+    DecordBackend,
+    PyAVBackend,
+    VideoBackend,
+    VideoInfo,
+    available_backends,
+    register_backend,
+)
+from vtzoo.operators.video.errors import VideoDecodeError
+from vtzoo.operators.video.loader import VideoClip, load_video, probe_video, sampling_from_card, stack_clips
+from vtzoo.operators.video.preprocess import Preprocess
+
+__all__ = [
+    "ArrayBackend",
+    "BACKEND_ENV_VAR",
+    "DecordBackend",
+    "Preprocess",
+    "PyAVBackend",
+    "VideoBackend",
+    "VideoClip",
+    "VideoDecodeError",
+    "VideoInfo",
+    "available_backends",
+    "load_video",
+    "probe_video",
+    "register_backend",
+    "sampling_from_card",
+    "stack_clips",
+]

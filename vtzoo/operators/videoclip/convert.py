@@ -1,0 +1,113 @@
+"""Read VideoCLIP's original release (fairseq/MMPT checkpoint + S3D weights) into vtzoo.
+
+The release is two files:
+
+* ``checkpoint_best.pt``: a fairseq checkpoint; its ``"model"`` entry is the state dict of the
+  fairseq wrapper, which holds the ``MMFusionSeparate`` as ``mmmodel`` (keys
+  ``mmmodel.video_encoder.bert.encoder.layer.0...``, ``mmmodel.text_encoder.embeddings...``);
+* ``s3d_howto100m.pth``: the S3D state dict (see :mod:`vtzoo.operators.backbones.s3d.convert`).
+
+vtzoo keeps the original module names (``video_encoder.videomlp``, ``video_encoder.bert``,
+``text_encoder``), so conversion strips ``mmmodel.``, drops what transformers no longer stores
+(``embeddings.position_ids``) and what VideoCLIP never uses (the two BERT poolers), and puts the
+S3D keys under ``s3d.`` (without its word-embedding text branch). Either file may be given alone
+or both merged into one dict.
+
+fairseq checkpoints also pickle their training config (``argparse.Namespace`` / OmegaConf),
+optimizer state and numpy scalars, which ``torch.load(weights_only=True)`` refuses.
+:func:`read_original_checkpoint` still loads them with ``weights_only=True``: it allow-lists
+every such non-tensor class as an inert placeholder (no code of theirs runs), then keeps tensors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from vtzoo.operators.backbones.s3d.convert import convert_original_state_dict as convert_s3d
+from vtzoo.operators.backbones.s3d.convert import is_original_s3d
+from vtzoo.registry.weights import WeightsError, read_state_dict, unwrap_state_dict
+
+WRAPPER_PREFIX = "mmmodel."
+TOWERS = ("video_encoder.", "text_encoder.")
+S3D_PREFIX = "s3d."
+
+
+def _is_unused(key: str) -> bool:
+    return key.endswith("embeddings.position_ids") or ".pooler." in key
+
+
+def split_original_state_dict(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict, dict]:
+    """Separate a (possibly merged) original state dict into VideoCLIP towers and S3D parts."""
+    towers: dict[str, torch.Tensor] = {}
+    rest: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        key = key.removeprefix("module.").removeprefix(WRAPPER_PREFIX)
+        (towers if key.startswith(TOWERS) else rest)[key] = value
+    return towers, rest
+
+
+def convert_original_state_dict(state_dict: Mapping[str, torch.Tensor], config: Any = None) -> dict[str, torch.Tensor]:
+    """Original keys (``MMFusionSeparate`` with or without ``mmmodel.``, and/or S3D) -> vtzoo keys."""
+    towers, rest = split_original_state_dict(state_dict)
+    if not towers and not is_original_s3d(rest):
+        sample = ", ".join(sorted(state_dict)[:5])
+        raise WeightsError(
+            "not a VideoCLIP checkpoint: expected MMPT keys (mmmodel.)video_encoder.* / text_encoder.* "
+            f"and/or the S3D keys of s3d_howto100m.pth; first keys found: {sample}"
+        )
+    converted = {k: v for k, v in towers.items() if not _is_unused(k)}
+    if rest:
+        converted.update({S3D_PREFIX + k: v for k, v in convert_s3d(rest).items()})
+    return converted
+
+
+def has_s3d_weights(converted: Mapping[str, torch.Tensor]) -> bool:
+    return any(k.startswith(S3D_PREFIX) for k in converted)
+
+
+def has_tower_weights(converted: Mapping[str, torch.Tensor]) -> bool:
+    return any(k.startswith(TOWERS) for k in converted)
+
+
+class _InertPickled:
+    """Placeholder for a pickled non-tensor object (config, numpy scalar, ...): stores, never runs."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self.args, self.kwargs = args, kwargs
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+def read_original_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors of an original checkpoint (fairseq ``.pt`` or plain ``.pth``), read with ``weights_only=True``."""
+    path = Path(path)
+    try:
+        return read_state_dict(path)
+    except WeightsError as first_error:
+        if path.suffix == ".safetensors" or not path.is_file():
+            raise
+        try:
+            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+        except Exception:
+            raise first_error from None
+        placeholders = [(type(name.rsplit(".", 1)[-1], (_InertPickled,), {}), name) for name in unsafe]
+        try:
+            with torch.serialization.safe_globals(placeholders):
+                obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise WeightsError(f"checkpoint {path} could not be read with torch.load(weights_only=True): {exc}") from None
+        return unwrap_state_dict(_tensor_dict(obj), path)
+
+
+def _tensor_dict(obj: Any) -> Any:
+    """Keep the tensor state dict of a fairseq checkpoint (its ``model`` entry), drop the rest."""
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model"):
+            inner = obj.get(key)
+            if isinstance(inner, Mapping) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
+                return dict(inner)
+    return obj

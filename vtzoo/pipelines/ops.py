@@ -1,0 +1,243 @@
+"""The ops a pipeline step can name.
+
+* ``<operator>.<task>``: a registered operator's task (``clip4clip.embed_video``,
+  ``movinet.classify``, ...); ``params`` may hold ``variant``, ``weights`` and config overrides.
+  Operators are built once per pipeline and shared by every step that names the same one.
+* built-in ops registered with :func:`pipeline_op`: ``video.decode``, ``video.windows``,
+  ``index.upsert``, ``index.search``, ``value.*`` filters.
+
+A spec can only name these (it never imports arbitrary code); the builder API also takes a
+Python callable.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+from vtzoo.operators.base import Embeddings, Operator
+from vtzoo.pipelines.spec import SpecError
+
+OPERATOR_TASKS = ("embed_video", "embed_text", "classify")
+OPERATOR_PARAMS = ("variant", "weights", "device")
+
+
+class PipelineOp:
+    """A ready op: ``call(*values)`` for one row, ``call_batch(rows)`` for several."""
+
+    batched = False
+
+    def call(self, *values: Any) -> Any:
+        raise NotImplementedError
+
+    def call_batch(self, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+        return [self.call(*row) for row in rows]
+
+
+@dataclass
+class CallableOp(PipelineOp):
+    fn: Callable[..., Any]
+    params: dict[str, Any]
+
+    def call(self, *values: Any) -> Any:
+        return self.fn(*values, **self.params)
+
+
+_BUILTIN: dict[str, Callable[..., PipelineOp]] = {}
+
+
+def pipeline_op(name: str) -> Callable[[Callable[..., PipelineOp]], Callable[..., PipelineOp]]:
+    """Register a built-in op factory: ``factory(context, **params) -> PipelineOp``."""
+
+    def decorator(factory: Callable[..., PipelineOp]) -> Callable[..., PipelineOp]:
+        _BUILTIN[name] = factory
+        return factory
+
+    return decorator
+
+
+def known_ops() -> list[str]:
+    from vtzoo.registry.operators import list_operators
+
+    tasks = [f"{name}.{task}" for name in list_operators() for task in _operator_methods(name)]
+    return sorted(set(_BUILTIN) | set(tasks))
+
+
+def _operator_methods(name: str) -> tuple[str, ...]:
+    from vtzoo.registry.operators import get_operator_class
+
+    cls = get_operator_class(name)
+    return OPERATOR_TASKS + tuple(getattr(cls, "pipeline_methods", ()))
+
+
+def check_op_name(name: str, where: str) -> None:
+    """Fail early (before any model is built) on a name that is not a registered op."""
+    if name in _BUILTIN:
+        return
+    operator, _, task = name.partition(".")
+    from vtzoo.registry.operators import UnknownOperator, get_operator_class
+
+    try:
+        get_operator_class(operator)
+    except UnknownOperator:
+        operator = ""
+    if operator and task in _operator_methods(operator):
+        return
+    close = difflib.get_close_matches(name, known_ops(), n=3, cutoff=0.5)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise SpecError(where, "op", f"unknown op {name!r}.{hint}")
+
+
+class OpContext:
+    """What the ops of one pipeline share: built operators and open vector indexes."""
+
+    def __init__(self) -> None:
+        self._operators: dict[tuple, Operator] = {}
+        self._indexes: dict[tuple, Any] = {}
+        self._lock = threading.Lock()
+
+    def operator(self, name: str, variant: str | None = None, weights: Any = None, device: str = "cpu", **config: Any) -> Operator:
+        import vtzoo
+
+        key = (name, variant, repr(weights), device, repr(sorted(config.items())))
+        with self._lock:
+            if key not in self._operators:
+                self._operators[key] = vtzoo.create(name, variant, weights=weights, device=device, **config)
+            return self._operators[key]
+
+    def index(self, uri: str) -> Any:
+        from vtzoo.pipelines.index import VectorIndex
+
+        with self._lock:
+            if uri not in self._indexes:
+                self._indexes[uri] = VectorIndex(uri)
+            return self._indexes[uri]
+
+
+def resolve_op(op: str | Callable[..., Any], params: dict[str, Any], context: OpContext) -> PipelineOp:
+    if callable(op):
+        return CallableOp(op, dict(params))
+    if op in _BUILTIN:
+        return _BUILTIN[op](context, **params)
+    operator, _, task = op.partition(".")
+    settings = {k: params[k] for k in OPERATOR_PARAMS if k in params}
+    config = {k: v for k, v in params.items() if k not in OPERATOR_PARAMS}
+    return OperatorTaskOp(context.operator(operator, **settings, **config), task)
+
+
+class OperatorTaskOp(PipelineOp):
+    """A registered operator's task, batched: one call embeds a whole batch of rows."""
+
+    batched = True
+
+    def __init__(self, operator: Operator, task: str, **task_kwargs: Any):
+        self.operator, self.task, self.task_kwargs = operator, task, task_kwargs
+        self.method = getattr(operator, task)
+
+    def call(self, *values: Any) -> Any:
+        return self.call_batch([values])[0]
+
+    def call_batch(self, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+        result = self.method([row[0] for row in rows], **self.task_kwargs)
+        if isinstance(result, Embeddings):
+            return [result[i] for i in range(len(result))]
+        return list(result)
+
+
+# -- built-in ops -----------------------------------------------------------------------------
+@pipeline_op("video.decode")
+def _video_decode(context: OpContext, preprocess: Any = None, **sampling: Any) -> PipelineOp:
+    """path (or bytes/array) [, start, end] -> VideoClip, decoded and preprocessed.
+
+    ``preprocess`` is a card name (its preprocessing is used) or a mapping of Preprocess fields;
+    ``sampling`` takes load_video's arguments (num_frames, fps, max_frames, backend, ...).
+    """
+    from vtzoo.operators.video import Preprocess, load_video
+
+    if isinstance(preprocess, str):
+        from vtzoo.registry.cards import get_card
+
+        pre = Preprocess.from_card(get_card(preprocess).preprocessing)
+        sampling = {**_sampling_from_card(get_card(preprocess).preprocessing), **sampling}
+    elif isinstance(preprocess, dict):
+        pre = Preprocess.from_card(preprocess)
+    else:
+        pre = None
+
+    def decode(source: Any, start: float | None = None, end: float | None = None) -> Any:
+        window = {k: v for k, v in (("start", start), ("end", end)) if v is not None}
+        return load_video(source, preprocess=pre, **sampling, **window)
+
+    return CallableOp(decode, {})
+
+
+def _sampling_from_card(preprocessing: dict[str, Any]) -> dict[str, Any]:
+    """A card's frame sampling (frames + uniform, or fps) as load_video arguments."""
+    if preprocessing.get("fps") and preprocessing.get("sampling") == "fps":
+        out = {"fps": preprocessing["fps"]}
+        if preprocessing.get("frames"):
+            out["max_frames"] = preprocessing["frames"]
+        return out
+    return {"num_frames": preprocessing["frames"]} if preprocessing.get("frames") else {}
+
+
+@pipeline_op("video.windows")
+def _video_windows(context: OpContext, window: float = 4.0, stride: float | None = None, min_length: float = 0.0) -> PipelineOp:
+    """flat_map: path -> (start, end) windows covering the video, ``window`` seconds each."""
+    from vtzoo.operators.video import probe_video
+
+    step = stride or window
+
+    def windows(source: Any) -> Iterable[tuple[float, float]]:
+        duration = float(probe_video(source).duration)
+        start, out = 0.0, []
+        while start < duration or not out:
+            end = min(start + window, duration)
+            if end - start >= min_length or not out:
+                out.append((round(start, 3), round(end, 3)))
+            if end >= duration:
+                break
+            start += step
+        return out
+
+    return CallableOp(windows, {})
+
+
+@pipeline_op("index.upsert")
+def _index_upsert(context: OpContext, db: str = "./vtzoo.db", operator: str = "", variant: str = "",
+                  collection: str | None = None) -> PipelineOp:
+    """(vec, path[, start, end]) -> id: store a video (or window) embedding; idempotent by content."""
+    index = context.index(db)
+    name = collection or index.collection_name(operator, variant)
+
+    def upsert(vec: Embeddings, path: str, start: float | None = None, end: float | None = None) -> str:
+        return index.upsert(name, vec, path, start=start, end=end)
+
+    return CallableOp(upsert, {})
+
+
+@pipeline_op("index.search")
+def _index_search(context: OpContext, db: str = "./vtzoo.db", operator: str = "", variant: str | None = None,
+                  collection: str | None = None, top_k: int = 10, rerank: int = 0, filter: str = "",
+                  weights: Any = None) -> PipelineOp:
+    """text embedding -> ranked hits; with ``rerank: N`` the top N are re-scored by the operator."""
+    index = context.index(db)
+    op = context.operator(operator, variant, weights=weights) if rerank else None
+    name = collection or index.collection_name(operator, variant or "")
+
+    def search(query: Embeddings) -> list[dict[str, Any]]:
+        return index.search(name, query, top_k=top_k, rerank_with=op, rerank_top=rerank, filter=filter)
+
+    return CallableOp(search, {})
+
+
+@pipeline_op("value.not_none")
+def _not_none(context: OpContext) -> PipelineOp:
+    return CallableOp(lambda value: value is not None, {})
+
+
+@pipeline_op("value.at_least")
+def _at_least(context: OpContext, minimum: float = 0.0) -> PipelineOp:
+    return CallableOp(lambda value: value is not None and float(value) >= minimum, {})
