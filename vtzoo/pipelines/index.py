@@ -207,6 +207,8 @@ class VectorIndex:
             self.client.upsert(collection, [row])
         if embedding.tokens is not None:
             self._save_tokens(collection, row_id, embedding)
+        else:  # an older row's tokens must not re-rank this one
+            self._token_file(collection, row_id).unlink(missing_ok=True)
         return row_id
 
     def delete(self, collection: str, ids: list[str] | None = None, filter: str = "") -> int:

@@ -107,6 +107,14 @@ class OpContext:
                 self._operators[key] = vtzoo.create(name, variant, weights=weights, device=device, **config)
             return self._operators[key]
 
+    def find_operator(self, name: str, variant: str | None = None, weights: Any = None) -> Operator:
+        """An operator this pipeline already built (e.g. the one that embedded the query), else a new one."""
+        with self._lock:
+            for (built_name, built_variant, *_), op in self._operators.items():
+                if built_name == name and (variant is None or built_variant in (None, variant)):
+                    return op
+        return self.operator(name, variant, weights=weights)
+
     def index(self, uri: str) -> Any:
         from vtzoo.pipelines.index import VectorIndex
 
@@ -224,10 +232,11 @@ def _index_search(context: OpContext, db: str = "./vtzoo.db", operator: str = ""
                   weights: Any = None) -> PipelineOp:
     """text embedding -> ranked hits; with ``rerank: N`` the top N are re-scored by the operator."""
     index = context.index(db)
-    op = context.operator(operator, variant, weights=weights) if rerank else None
     name = collection or index.collection_name(operator, variant or "")
 
     def search(query: Embeddings) -> list[dict[str, Any]]:
+        # resolved per call, after the step that embedded the query has built its operator
+        op = context.find_operator(operator, variant, weights) if rerank else None
         return index.search(name, query, top_k=top_k, rerank_with=op, rerank_top=rerank, filter=filter)
 
     return CallableOp(search, {})

@@ -128,7 +128,8 @@ class WeightCard:
     def summary(self) -> str:
         """One line for listings: name, weights availability, licences, description."""
         where = f"hf://{self.hub.repo}@{self.hub.revision[:12]}" if self.hub else "no published weights"
-        lic = f"code {self.license.get('code')}, weights {self.license.get('weights')}"
+        short = lambda text: str(text).split(" (")[0]  # noqa: E731 - the licence, not its explanation
+        lic = f"code {short(self.license.get('code'))}, weights {short(self.license.get('weights'))}"
         nc = " [non-commercial]" if self.non_commercial else ""
         return f"{self.name}  {where}  ({lic}){nc}  {self.description}".rstrip()
 

@@ -346,7 +346,8 @@ def load_tokenizer(preprocessing: Mapping[str, Any], **kwargs: Any):
     try:
         return AutoTokenizer.from_pretrained(repo, revision=revision, local_files_only=offline, **kwargs)
     except OSError as exc:
-        if offline or "could not be reached" in str(exc) or "offline" in str(exc).lower():
+        text = str(exc).lower()
+        if offline or any(hint in text for hint in ("couldn't connect", "could not be reached", "offline")):
             raise _offline_error(repo, revision, offline, exc) from None
         raise WeightsError(f"tokenizer {repo}@{revision or 'main'} could not be loaded: {exc}") from None
 
@@ -411,10 +412,9 @@ def _resolve_card_hub(card: WeightCard) -> ResolvedWeights:
 def _resolve_hf(repo: str, revision: str | None, card: WeightCard | None, origin: str) -> ResolvedWeights:
     hub = card.hub if card is not None else None
     if hub is not None and hub.repo == repo:
-        # The card's own repo (maybe at another revision): its file list applies; its sha256 only
-        # at the revision the card pins.
-        sha = hub.sha256 if revision in (None, hub.revision) else {}
-        revision = revision or hub.revision
+        # The card's own repo (maybe at another revision; none means main, as anywhere else): its
+        # file list applies; its sha256 only at the revision the card pins.
+        sha = hub.sha256 if revision == hub.revision else {}
         folder, paths = download_hub_files(repo, revision, list(hub.files) or None, sha)
         resolved = _resolve_folder(folder, card, origin=origin, paths=paths)
         resolved.card = card  # the card's weights, so its licence applies

@@ -76,14 +76,19 @@ def convert_original_state_dict(state_dict: Mapping[str, torch.Tensor], config: 
 
 def convert_openai_clip_checkpoint(state_dict: Mapping[str, torch.Tensor], config: "CLIP4ClipConfig") -> StateDict:
     """A plain OpenAI CLIP state dict -> a CLIP4Clip ready for zero-shot use (see module doc)."""
-    prefix = "clip." if "clip.visual.proj" in state_dict and "visual.proj" not in state_dict else ""
-    clip = convert_openai_clip_state_dict(state_dict, prefix=prefix, strict=True)
+    # strict: every key must be CLIP's, so a fine-tuned CLIP4Clip checkpoint never loads here
+    # with its head silently dropped
+    clip = convert_openai_clip_state_dict(state_dict, prefix="", strict=True)
     return _with_initial_head(clip, config)
 
 
 def convert_transformers_clip_checkpoint(state_dict: Mapping[str, torch.Tensor], config: "CLIP4ClipConfig") -> StateDict:
     """A transformers ``CLIPModel`` state dict -> a CLIP4Clip ready for zero-shot use."""
-    return _with_initial_head(convert_transformers_clip_state_dict(state_dict), config)
+    clip = convert_transformers_clip_state_dict(state_dict)
+    leftover = sorted(k for k in state_dict if k not in clip and not k.endswith("position_ids"))
+    if leftover:
+        raise ValueError(f"not a transformers CLIPModel state dict; unexpected keys: {leftover[:10]}")
+    return _with_initial_head(clip, config)
 
 
 def _with_initial_head(clip: StateDict, config: "CLIP4ClipConfig") -> StateDict:

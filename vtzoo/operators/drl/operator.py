@@ -15,7 +15,6 @@ networks and xti's cross encoder read them), ``mask`` is 1 on real tokens / fram
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Sequence
 
 import torch
@@ -130,32 +129,34 @@ class DRLOperator(Operator):
         return Embeddings(pooled=pooled, tokens=tokens, mask=mask)
 
     def _video_batch(self, videos: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        res = self.config.image_resolution
         if isinstance(videos, dict):
             pixels, mask = videos.get("video"), videos.get("video_mask")
             if not isinstance(pixels, torch.Tensor):
                 raise TypeError("a dict video input needs a tensor under 'video' (B, T, 3, H, W)")
-            mask = torch.ones(pixels.shape[:2], dtype=torch.long) if mask is None else mask.long()
+            mask = torch.ones(pixels.shape[:2], dtype=torch.long) if mask is None else torch.as_tensor(mask).long()
             return self._check_pixels(pixels, mask)
-        if isinstance(videos, torch.Tensor) and videos.dim() == 5:
+        if isinstance(videos, torch.Tensor) and videos.dim() == 5 and videos.is_floating_point():
             return self._check_pixels(videos, torch.ones(videos.shape[:2], dtype=torch.long))
-        items = videos if isinstance(videos, (list, tuple)) else [videos]
+        if isinstance(videos, torch.Tensor) and videos.dim() != 4:
+            raise ValueError(
+                "drl expects a decoded clip (T, C, H, W), a preprocessed batch (B, T, 3, H, W) or "
+                f"{{'video': ..., 'video_mask': ...}}, got a tensor of shape {tuple(videos.shape)}"
+            )
+        from vtzoo.operators.video import stack_clips
+
+        items = list(videos) if isinstance(videos, (list, tuple)) else [videos]
         if not items:
             raise ValueError("embed_video needs at least one video (got an empty list)")
-        clips = [self._load(item) for item in items]
-        frames = max(self.config.max_frames, max(c[0].shape[0] for c in clips))
-        pixels = torch.zeros(len(clips), frames, 3, res, res)
-        mask = torch.zeros(len(clips), frames, dtype=torch.long)
-        for row, (clip_frames, clip_mask) in enumerate(clips):
-            pixels[row, : clip_frames.shape[0]] = clip_frames
-            mask[row, : clip_mask.shape[0]] = clip_mask
+        clips = [self.load_clip(item) for item in items]
+        # pad to max_frames like the original dataloader (padded frames take part in the maxima)
+        pixels, mask = stack_clips(clips, pad_to=max(self.config.max_frames, max(len(c) for c in clips)))
         return self._check_pixels(pixels, mask)
 
     def _check_pixels(self, pixels: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         res = self.config.image_resolution
         if pixels.dim() != 5 or pixels.shape[2] != 3 or tuple(pixels.shape[3:]) != (res, res):
             raise ValueError(
-                f"DRL expects preprocessed videos (B, T, 3, {res}, {res}), got shape {tuple(pixels.shape)}"
+                f"drl expects preprocessed videos (B, T, 3, {res}, {res}), got shape {tuple(pixels.shape)}"
             )
         if mask.shape != pixels.shape[:2]:
             raise ValueError(f"video_mask {tuple(mask.shape)} does not match the videos {tuple(pixels.shape[:2])}")
@@ -163,31 +164,26 @@ class DRLOperator(Operator):
             raise ValueError("every video needs at least one valid frame (a video_mask row is all zeros)")
         return pixels, mask
 
-    def _load(self, source: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        from vtzoo.operators.video import Preprocess, load_video
-
+    def preprocess(self):
+        """The card's frame preprocessing at the model's input resolution."""
         if self._preprocess is None:
-            prep = dict(self.preprocessing or _DEFAULT_PREPROCESSING)
+            from vtzoo.operators.video import Preprocess
+
+            prep = {**_DEFAULT_PREPROCESSING, **self.preprocessing}
             res = self.config.image_resolution
             if prep.get("crop") != res:
-                # the model's input size decides (e.g. a tiny test config under a full-size card)
+                # the model's input size decides (e.g. a small config under a full-size card)
                 prep.update(resize=res, crop=res)
             self._preprocess = Preprocess.from_card(prep)
-        frames = int(self.preprocessing.get("frames", self.config.max_frames))
-        fps = self.preprocessing.get("fps")
-        kwargs: dict[str, Any] = {"preprocess": self._preprocess}
-        params = inspect.signature(load_video).parameters
-        if fps and "fps" in params and "max_frames" in params:
-            # the original samples 1 frame per second, then thins uniformly to max_frames
-            kwargs.update(fps=float(fps), max_frames=frames)
-        else:
-            kwargs["num_frames"] = frames
-        if isinstance(source, torch.Tensor) and source.dim() != 4:
-            raise ValueError(
-                f"a decoded clip must be (T, C, H, W) (or a batch (B, T, 3, H, W)), got shape {tuple(source.shape)}"
-            )
-        clip = load_video(source, **kwargs)
-        return clip.frames, clip.mask.long()
+        return self._preprocess
+
+    def load_clip(self, source: Any):
+        """Decode and preprocess one video: 1 frame per second, thinned to ``max_frames``
+        uniformly when longer (the original's sampling), unless the card says otherwise."""
+        from vtzoo.operators.video import load_video, sampling_from_card
+
+        prep = {"fps": 1, **self.preprocessing, "frames": self.config.max_frames}
+        return load_video(source, preprocess=self.preprocess(), **sampling_from_card(prep))
 
     # -- scoring ----------------------------------------------------------------------------------
     def similarity(self, text: Embeddings, video: Embeddings) -> torch.Tensor:

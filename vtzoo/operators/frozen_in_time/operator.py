@@ -63,10 +63,21 @@ class FrozenInTimeOperator(Operator):
     tasks = frozenset({VIDEO_EMBEDDING, TEXT_EMBEDDING, VIDEO_TEXT_SIMILARITY})
     default_variant = "cc-webvid2m-4f"
 
-    def __init__(self, model: FrozenInTimeModel, card=None, device: str | torch.device = "cpu", tokenizer: Any = None):
+    def __init__(
+        self,
+        model: FrozenInTimeModel,
+        card=None,
+        device: str | torch.device = "cpu",
+        tokenizer: Any = None,
+        preprocessing: dict[str, Any] | None = None,
+    ):
         super().__init__(model, card, device)
         self.config = model.config
-        self.preprocessing: dict[str, Any] = {**DEFAULT_PREPROCESSING, **(dict(card.preprocessing) if card else {})}
+        self.preprocessing: dict[str, Any] = {
+            **DEFAULT_PREPROCESSING,
+            **(dict(card.preprocessing) if card else {}),
+            **(preprocessing or {}),
+        }
         # Never sample more frames than the model has temporal embeddings for.
         self.num_frames = min(int(self.preprocessing.get("frames") or self.config.num_frames), self.config.num_frames)
         self._tokenizer_spec = tokenizer
@@ -75,19 +86,28 @@ class FrozenInTimeOperator(Operator):
 
     @classmethod
     def build(
-        cls, card, weights: Any = None, device: str | torch.device = "cpu", tokenizer: Any = None, **config: Any
+        cls,
+        card,
+        weights: Any = None,
+        device: str | torch.device = "cpu",
+        tokenizer: Any = None,
+        preprocessing: dict[str, Any] | None = None,
+        **config: Any,
     ) -> "FrozenInTimeOperator":
         """``weights``: see ``vtzoo.create``; an original ``.pth(.tar)`` release is read safely
         (tensors only) and converted, with the temporal-embedding fix for other frame counts.
         ``tokenizer``: a transformers tokenizer, a tokenizer directory or a ``vocab.txt``
-        (default: the card's pinned DistilBERT tokenizer from the Hub)."""
+        (default: the card's pinned DistilBERT tokenizer from the Hub). ``preprocessing``:
+        keys overriding the card's (e.g. ``frames``, or sizes for a model of another resolution).
+        ``config``: fields of :class:`FrozenInTimeConfig` (e.g. ``num_frames=8,
+        load_temporal_fix="bilinear"`` to load a 4-frame release into an 8-frame model)."""
         if _is_pickled_checkpoint(weights):
             model, _ = build_model(FrozenInTimeModel, card, "random", overrides=config)
             state_dict = convert_original_state_dict(read_original_checkpoint(weights), model.config)
             load_state_dict_strict(model, state_dict, str(weights))
         else:
             model, _ = build_model(FrozenInTimeModel, card, weights, overrides=config)
-        return cls(model, card, device, tokenizer=tokenizer)
+        return cls(model, card, device, tokenizer=tokenizer, preprocessing=preprocessing)
 
     # -- text -------------------------------------------------------------------------------
     @property
@@ -105,8 +125,10 @@ class FrozenInTimeOperator(Operator):
             return load_tokenizer(self.preprocessing)
         if isinstance(spec, (str, os.PathLike)):
             path = Path(spec)
-            if path.is_file():  # a WordPiece vocab.txt
-                return DistilBertTokenizerFast(vocab_file=str(path), do_lower_case=True)
+            if path.is_file():  # a WordPiece vocab.txt, one token per line, id = line number
+                tokens = path.read_text(encoding="utf-8").splitlines()
+                # an explicit dict: a vocab_file= keyword is silently ignored by newer transformers
+                return DistilBertTokenizerFast(vocab={tok: i for i, tok in enumerate(tokens)}, do_lower_case=True)
             return DistilBertTokenizerFast.from_pretrained(str(path), local_files_only=path.is_dir())
         return spec  # a ready tokenizer object
 

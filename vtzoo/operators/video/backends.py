@@ -135,8 +135,34 @@ def _check_range(indices: Sequence[int], num_frames: int, label: str) -> list[in
 
 
 # ---------------------------------------------------------------------------------- decord ----
+def sniff_container(source: "str | bytes") -> str:
+    """The container family from the first bytes: "mp4", "matroska", "flv" or "other"."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        head = bytes(source[:12])
+    else:
+        with open(source, "rb") as handle:
+            head = handle.read(12)
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
+        return "mp4"  # ISO base media: .mp4 .mov .m4v .3gp
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "matroska"  # .mkv .webm
+    if head[:3] == b"FLV":
+        return "flv"
+    return "other"
+
+
+# Containers whose frame-accurate seeking in decord 0.6 was checked against a full decode.
+# decord silently returns wrong frames for MPEG-TS and for AVI with B-frames (it seeks on
+# decode timestamps), and rejects raw streams: those go to PyAV.
+DECORD_CONTAINERS = frozenset({"mp4", "matroska", "flv"})
+
+
 class DecordBackend:
-    """decord's ``VideoReader``: builds a key-frame index on open, ``get_batch`` seeks exactly."""
+    """decord's ``VideoReader``: builds a key-frame index on open, ``get_batch`` seeks exactly.
+
+    Used only for the containers in :data:`DECORD_CONTAINERS`; anything else is declined so
+    that ``"auto"`` falls back to PyAV instead of returning misplaced frames.
+    """
 
     name = "decord"
 
@@ -144,6 +170,9 @@ class DecordBackend:
         import decord  # ImportError -> "not installed" in the fallback record
 
         self.label = label
+        container = sniff_container(source)
+        if container not in DECORD_CONTAINERS:
+            raise VideoDecodeError(label, "decord seeks unreliably in this container (not MP4/MOV, Matroska/WebM or FLV)")
         self._reader = decord.VideoReader(_file_like(source), ctx=decord.cpu(0))
         self._num_frames = len(self._reader)
         self._size: tuple[int, int] | None = None
@@ -193,10 +222,14 @@ class PyAVBackend:
     Reading seeks to the key frame before each wanted frame (or keeps decoding forward when no
     key frame lies in between), converts only the wanted frames to RGB and keeps only those, so
     memory is bounded by the frames asked for, whatever the video's length. Streams without
-    timestamps (raw H.264) are decoded from the start and counted instead.
+    presentation timestamps (raw H.264, AVI) are decoded from the start and counted instead,
+    stopping after the last wanted frame.
     """
 
     name = "pyav"
+    # Containers that store decode timestamps only: frame pts after a seek do not give the
+    # presentation order, so frames are counted from the start instead.
+    COUNT_ONLY_FORMATS = frozenset({"avi"})
 
     def __init__(self, source: "str | bytes", label: str):
         import av  # noqa: F401  ImportError -> "not installed"
@@ -224,6 +257,7 @@ class PyAVBackend:
         pts: list[int | None] = []
         keyframes: list[int] = []
         container = self._open()
+        count_only = bool(set(container.format.name.split(",")) & self.COUNT_ONLY_FORMATS)
         try:
             for packet in container.demux(container.streams.video[0]):
                 if packet.size == 0:  # the demuxer's end-of-stream marker
@@ -236,7 +270,9 @@ class PyAVBackend:
         if not pts:
             raise VideoDecodeError(self.label, "the video stream has no frames")
         self._num_frames = len(pts)
-        self._frame_pts: list[int] | None = None if any(p is None for p in pts) else sorted(pts)
+        self._timestamps_valid = not any(p is None for p in pts)
+        self._frame_pts: list[int] | None = sorted(pts) if self._timestamps_valid else None
+        self._seekable = self._timestamps_valid and not count_only
         self._keyframe_pts = sorted(keyframes)
 
     def _fps(self) -> float:
@@ -263,7 +299,7 @@ class PyAVBackend:
         if not unique:
             raise ValueError("read() needs at least one frame index")
         got: dict[int, np.ndarray] | None = None
-        if self._frame_pts is not None:
+        if self._seekable:
             try:
                 got = self._read_seeking(unique)
             except _SeekMissed:
@@ -295,7 +331,9 @@ class PyAVBackend:
                 position = None
             for frame in frames:
                 self.frames_decoded += 1
-                if frame.pts is None:
+                # Presentation timestamps leave the decoder in increasing order; anything else
+                # means the stream's pts cannot locate frames.
+                if frame.pts is None or (position is not None and frame.pts <= position):
                     raise _SeekMissed
                 position = frame.pts
                 wanted = index_of_pts.get(frame.pts)

@@ -83,7 +83,7 @@ def _resolve_source(source: Any) -> tuple[str, "str | bytes | None"]:
     if hasattr(source, "read"):  # an open binary file or a BytesIO
         return _resolve_source(source.read())
     if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
+        path = str(os.fspath(source))
         if not os.path.exists(path):
             raise VideoDecodeError(path, "no such file")
         if not os.path.isfile(path):

@@ -35,10 +35,9 @@ class VideoCLIPConfig:
     max_len: int = 96  # video + text budget of the original aligner: text gets max_len - max_video_len tokens
     cls_token_id: int = 101
     sep_token_id: int = 102
-    # raw-video path: an S3D feature extractor inside the model (its weights load with VideoCLIP's)
+    # raw-video path: an S3D feature extractor inside the model (its weights load with VideoCLIP's);
+    # how videos become per-second features is preprocessing (the card's, see S3DWindowing)
     with_s3d: bool = True
-    # the original's feature extractor L2-normalises each per-second feature (its MMPTModel demo does not)
-    l2_normalize_video_features: bool = True
 
     @property
     def max_text_tokens(self) -> int:

@@ -64,17 +64,19 @@ class VideoCLIPOperator(Operator):
         tokenizer: Any = None,
         s3d_trained: bool = True,
         batch_size: int = 32,
+        windowing: S3DWindowing | None = None,
         s3d_batch_size: int = 8,
     ):
         super().__init__(model, card, device)
         self._tokenizer = tokenizer
         self.s3d_trained = s3d_trained
         self.batch_size = batch_size
-        pre = dict(card.preprocessing) if card is not None else {}
-        self.windowing = S3DWindowing.from_dict(pre)
+        self.windowing = windowing or S3DWindowing.from_dict(card.preprocessing if card is not None else None)
+        # the model reads max_video_len seconds: decode no more than that
         self.windowing.max_windows = model.config.max_video_len
-        self.windowing.l2_normalize = model.config.l2_normalize_video_features
-        self.extractor = S3DFeatureExtractor(model.s3d, self.windowing, s3d_batch_size) if model.s3d is not None else None
+        self.extractor = S3DFeatureExtractor(
+            model.s3d, self.windowing, s3d_batch_size, warn_truncation=False
+        ) if model.s3d is not None else None
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -82,11 +84,16 @@ class VideoCLIPOperator(Operator):
         """``weights``: None (card), "random", a vtzoo folder / hf:// repo, or the original files.
 
         Extra keywords: ``s3d_weights`` (the S3D ``.pth`` next to an MMPT checkpoint),
-        ``tokenizer``, ``batch_size``; everything else overrides :class:`VideoCLIPConfig` fields.
+        ``tokenizer``, ``batch_size``, and any :class:`S3DWindowing` field (how raw video becomes
+        per-second features: ``fps``, ``window_frames``, ``resize``, ``crop``, ``l2_normalize``,
+        ...); everything else overrides :class:`VideoCLIPConfig` fields.
         """
         tokenizer = config.pop("tokenizer", None)
         s3d_weights = config.pop("s3d_weights", None)
         batch_size = int(config.pop("batch_size", 32))
+        window_values = dict(card.preprocessing) if card is not None else {}
+        window_values.update({k: config.pop(k) for k in list(config) if k in S3DWindowing.__dataclass_fields__})
+        windowing = S3DWindowing.from_dict(window_values)
         originals = _original_files(weights, s3d_weights)
         if originals is not None:
             model, s3d_trained = _load_original(card, originals, config)
@@ -94,7 +101,8 @@ class VideoCLIPOperator(Operator):
             # random weights are random everywhere; vtzoo folders always hold the S3D weights
             model, _ = build_model(VideoCLIPModel, card, weights, overrides=config)
             s3d_trained = True
-        return cls(model.eval(), card, device, tokenizer=tokenizer, s3d_trained=s3d_trained, batch_size=batch_size)
+        return cls(model.eval(), card, device, tokenizer=tokenizer, s3d_trained=s3d_trained, batch_size=batch_size,
+                   windowing=windowing)  # fmt: skip
 
     # -- text -----------------------------------------------------------------------------------
     @property
@@ -165,9 +173,7 @@ class VideoCLIPOperator(Operator):
                 "the S3D feature extractor has no trained weights (only the VideoCLIP towers were loaded); pass "
                 "s3d_weights=<s3d_howto100m.pth>, or per-second S3D features instead of raw video"
             )
-        with warnings.catch_warnings():
-            warnings.simplefilter("always")
-            result = self.extractor(video)
+        result = self.extractor(video)
         if result.truncated:
             warnings.warn(
                 f"VideoCLIP reads the first {self.model.config.max_video_len} s of a video; the rest is dropped",

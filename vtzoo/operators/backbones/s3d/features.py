@@ -119,10 +119,12 @@ class S3DFeatureExtractor:
     are taken as sampled at that rate already; they are resized and cropped like decoded ones.
     """
 
-    def __init__(self, model: S3D, windowing: S3DWindowing | None = None, batch_size: int = 8):
+    def __init__(self, model: S3D, windowing: S3DWindowing | None = None, batch_size: int = 8, warn_truncation: bool = True):
         self.model = model.eval()
         self.windowing = windowing or S3DWindowing()
         self.batch_size = batch_size
+        # callers that phrase the warning themselves (VideoCLIP) turn this off and read ``truncated``
+        self.warn_truncation = warn_truncation
 
     def decode(self, source: Any):
         """Decode and preprocess ``source`` into a :class:`~vtzoo.operators.video.VideoClip`."""
@@ -142,7 +144,7 @@ class S3DFeatureExtractor:
 
     def _windows_in(self, duration: float | None) -> int:
         """Windows a video of ``duration`` seconds has in full (0 when unknown)."""
-        if not duration:
+        if not duration or not np.isfinite(duration):
             return 0
         frames = int(round(duration * self.windowing.fps))
         return -(-frames // self.windowing.window_frames)
@@ -159,8 +161,8 @@ class S3DFeatureExtractor:
         truncated = False
         if w.max_windows is not None:
             full = max(windows.shape[0], self._windows_in(getattr(clip, "duration", None)))
-            if full > w.max_windows:
-                truncated = True
+            truncated = full > w.max_windows
+            if truncated and self.warn_truncation:
                 warnings.warn(
                     f"video {_describe(source)} has {full} windows of {w.window_frames / w.fps:g} s; only the "
                     f"first {w.max_windows} are used (max_windows)",

@@ -238,7 +238,7 @@ def _load_pyav(source: Any) -> tuple[np.ndarray, int]:
             if packet_frame.format.is_planar:
                 arr = arr.T
             else:
-                arr = arr.reshape(-1, packet_frame.layout.nb_channels if hasattr(packet_frame.layout, "nb_channels") else len(packet_frame.layout.channels))
+                arr = arr.reshape(-1, len(packet_frame.layout.channels))  # interleaved samples
             if arr.dtype.kind == "i":  # integer PCM -> [-1, 1)
                 arr = arr / float(np.iinfo(arr.dtype).max + 1)
             chunks.append(arr.astype(np.float64))

