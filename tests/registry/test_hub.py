@@ -76,12 +76,18 @@ def test_offline_when_set_before_import(local_hub, hf_cache, tiny, repo_id, tmp_
         tiny.TinyModel.from_pretrained(f"hf://{repo_id}-other")
 
 
-def test_server_unreachable_and_not_cached(local_hub, hf_cache, tiny, repo_id, tmp_path):
-    _publish(local_hub, tiny, repo_id, tmp_path, seed=0)
+def test_server_unreachable_and_not_cached(local_hub, hf_cache, tiny, cards_dir, repo_id, tmp_path):
+    sha, _ = _publish(local_hub, tiny, repo_id, tmp_path, seed=0)
+    card = _card(tiny, cards_dir, repo_id, sha)
     with local_hub.stopped():
         with pytest.raises(OfflineNotCachedError) as info:
             tiny.TinyModel.from_pretrained(f"hf://{repo_id}")
-    assert f"{repo_id}@main are not in the local Hub cache" in str(info.value)
+        # A pinned commit (whole snapshot, or the card's file list) fails as fast and as clearly.
+        with pytest.raises(OfflineNotCachedError, match=rf"{repo_id}@{sha} are not in the local Hub cache"):
+            tiny.TinyModel.from_pretrained(f"hf://{repo_id}@{sha}")
+        with pytest.raises(OfflineNotCachedError, match="could not be reached"):
+            build_model(tiny.TinyModel, card, None)
+    assert f"{repo_id}@main are not in the local Hub cache ({hf_cache})" in str(info.value)
     assert f"the Hub ({local_hub.endpoint}) could not be reached" in str(info.value)
 
 

@@ -22,25 +22,24 @@ def _frames(t: int = 2, h: int = 61, w: int = 97, seed: int = 0) -> torch.Tensor
     return torch.from_numpy(noisy).permute(0, 3, 1, 2)
 
 
-def _torchvision_reference(frames: torch.Tensor, resize: int, crop: int, mean, std) -> torch.Tensor:
-    transforms = pytest.importorskip("torchvision.transforms")
+def _clip_pipeline_reference(frames: torch.Tensor, mean, std) -> torch.Tensor:
+    """CLIP's transform (torchvision Resize(32, BICUBIC) -> CenterCrop(32) -> ToTensor ->
+    Normalize on PIL images) spelled out with PIL for a 61x97 frame: the short side 61 -> 32,
+    the long side int(32 * 97 / 61) = 50; crop box left round((50 - 32) / 2) = 9, top 0."""
     from PIL import Image
 
-    pipeline = transforms.Compose(
-        [
-            transforms.Resize(resize, interpolation=transforms.InterpolationMode.BICUBIC),
-            transforms.CenterCrop(crop),
-            transforms.ToTensor(),
-            transforms.Normalize(mean, std),
-        ]
-    )
-    return torch.stack([pipeline(Image.fromarray(f.permute(1, 2, 0).numpy())) for f in frames])
+    out = []
+    for frame in frames:
+        image = Image.fromarray(frame.permute(1, 2, 0).numpy()).resize((50, 32), Image.BICUBIC).crop((9, 0, 41, 32))
+        pixels = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float().div(255)
+        out.append((pixels - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1))
+    return torch.stack(out)
 
 
 def test_pil_backend_matches_clip_pipeline_exactly():
     frames = _frames()
     pre = Preprocess(resize=32, crop=32, mean=CLIP_MEAN, std=CLIP_STD, interpolation="bicubic")
-    expected = _torchvision_reference(frames, 32, 32, CLIP_MEAN, CLIP_STD)
+    expected = _clip_pipeline_reference(frames, CLIP_MEAN, CLIP_STD)
     out = pre(frames)
     assert out.dtype == torch.float32 and out.shape == (2, 3, 32, 32)
     torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)

@@ -211,6 +211,16 @@ class VectorIndex:
             self._token_file(collection, row_id).unlink(missing_ok=True)
         return row_id
 
+    def insert_vectors(self, collection: str, vectors: torch.Tensor, rows: list[dict[str, Any]]) -> None:
+        """Bulk write of precomputed rows (``id``, ``path``, ``content_hash``, ``duration``, ``start``,
+        ``end``), one Milvus call for all: for migrations and benchmarks, where upsert's per-file
+        hashing is not wanted."""
+        vectors = torch.nn.functional.normalize(vectors.float(), dim=-1)
+        self.ensure_collection(collection, int(vectors.shape[1]))
+        payload = [{**row, "vector": vec} for row, vec in zip(rows, vectors.tolist())]
+        with self._lock:
+            self.client.upsert(collection, payload)
+
     def delete(self, collection: str, ids: list[str] | None = None, filter: str = "") -> int:
         """Delete rows by id, or every row matching a filter expression (e.g. ``path like "a/%"``)."""
         if not self.has_collection(collection):

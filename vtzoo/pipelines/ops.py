@@ -159,36 +159,28 @@ class OperatorTaskOp(PipelineOp):
 def _video_decode(context: OpContext, preprocess: Any = None, **sampling: Any) -> PipelineOp:
     """path (or bytes/array) [, start, end] -> VideoClip, decoded and preprocessed.
 
-    ``preprocess`` is a card name (its preprocessing is used) or a mapping of Preprocess fields;
-    ``sampling`` takes load_video's arguments (num_frames, fps, max_frames, backend, ...).
+    ``preprocess`` is a card name (its preprocessing and frame sampling are used) or a mapping
+    of Preprocess fields; ``sampling`` takes load_video's arguments (num_frames, fps, max_frames,
+    backend, ...) and overrides the card's.
     """
-    from vtzoo.operators.video import Preprocess, load_video
+    from vtzoo.operators.video import Preprocess, load_video, sampling_from_card
 
+    pre = None
     if isinstance(preprocess, str):
         from vtzoo.registry.cards import get_card
 
-        pre = Preprocess.from_card(get_card(preprocess).preprocessing)
-        sampling = {**_sampling_from_card(get_card(preprocess).preprocessing), **sampling}
+        card_prep = get_card(preprocess).preprocessing
+        pre = Preprocess.from_card(card_prep)
+        if not {"num_frames", "fps", "indices"} & set(sampling):
+            sampling = {**sampling_from_card(card_prep), **sampling}
     elif isinstance(preprocess, dict):
         pre = Preprocess.from_card(preprocess)
-    else:
-        pre = None
 
     def decode(source: Any, start: float | None = None, end: float | None = None) -> Any:
         window = {k: v for k, v in (("start", start), ("end", end)) if v is not None}
         return load_video(source, preprocess=pre, **sampling, **window)
 
     return CallableOp(decode, {})
-
-
-def _sampling_from_card(preprocessing: dict[str, Any]) -> dict[str, Any]:
-    """A card's frame sampling (frames + uniform, or fps) as load_video arguments."""
-    if preprocessing.get("fps") and preprocessing.get("sampling") == "fps":
-        out = {"fps": preprocessing["fps"]}
-        if preprocessing.get("frames"):
-            out["max_frames"] = preprocessing["frames"]
-        return out
-    return {"num_frames": preprocessing["frames"]} if preprocessing.get("frames") else {}
 
 
 @pipeline_op("video.windows")

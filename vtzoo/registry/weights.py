@@ -44,16 +44,15 @@ _CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".tar", ".ckpt")
 _WEIGHT_SUFFIXES = (".safetensors", *_CHECKPOINT_SUFFIXES)
 # Files a tokenizer needs; a tokenizer repo usually also holds full model weights we must not fetch.
 TOKENIZER_PATTERNS = (
-    "tokenizer.json",
-    "tokenizer_config.json",
+    "tokenizer*",
     "special_tokens_map.json",
     "added_tokens.json",
-    "vocab.txt",
-    "vocab.json",
+    "vocab*",
     "merges.txt",
     "*.model",
     "config.json",
 )
+_COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "network")
 _MAX_LISTED_KEYS = 200
 
@@ -210,7 +209,6 @@ def download_hub_files(
     the cache so a later download can replace it. Missing from the cache while offline, or the
     Hub unreachable and nothing cached: :class:`OfflineNotCachedError`.
     """
-    from huggingface_hub import hf_hub_download, snapshot_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
         HfHubHTTPError,
@@ -221,17 +219,21 @@ def download_hub_files(
 
     where = f"{repo}@{revision or 'main'}"
     offline = is_offline()
+    patterns = list(allow_patterns) if allow_patterns else None
     try:
-        if files:
-            paths = [Path(hf_hub_download(repo, f, revision=revision, local_files_only=offline)) for f in files]
-            # hf_hub_download keeps subfolders: the snapshot root is as many levels up as the name is deep
-            folder = paths[0].parents[len(Path(files[0]).parts) - 1]
+        if not offline and revision and _COMMIT_SHA.fullmatch(revision):
+            # A commit never changes, so what the cache holds is the answer. When it holds nothing
+            # and the Hub is down, huggingface_hub retries for ~20 s before giving up: one plain
+            # request tells at once.
+            try:
+                folder, paths = _fetch(repo, revision, files, patterns, local_only=True)
+            except LocalEntryNotFoundError:
+                unreachable = _hub_unreachable(repo, revision)
+                if unreachable is not None:
+                    raise LocalEntryNotFoundError(f"cannot reach the Hub: {unreachable}") from None
+                folder, paths = _fetch(repo, revision, files, patterns, local_only=False)
         else:
-            patterns = list(allow_patterns) if allow_patterns else None
-            folder = Path(
-                snapshot_download(repo, revision=revision, allow_patterns=patterns, local_files_only=offline)
-            )
-            paths = sorted(p for p in folder.rglob("*") if p.is_file())
+            folder, paths = _fetch(repo, revision, files, patterns, local_only=offline)
     except LocalEntryNotFoundError as exc:
         raise _offline_error(repo, revision, offline, exc) from None
     except RevisionNotFoundError:
@@ -244,6 +246,33 @@ def download_hub_files(
         raise WeightsError(f"weights {where}: download failed: {exc}") from None
     verify_sha256(folder, sha256 or {}, where)
     return folder, paths
+
+
+def _fetch(
+    repo: str, revision: str | None, files: Sequence[str] | None, patterns: list[str] | None, local_only: bool
+) -> tuple[Path, list[Path]]:
+    from huggingface_hub import hf_hub_download, snapshot_download
+
+    if files:
+        paths = [Path(hf_hub_download(repo, f, revision=revision, local_files_only=local_only)) for f in files]
+        # hf_hub_download keeps subfolders: the snapshot root is as many levels up as the name is deep
+        return paths[0].parents[len(Path(files[0]).parts) - 1], paths
+    folder = Path(snapshot_download(repo, revision=revision, allow_patterns=patterns, local_files_only=local_only))
+    return folder, sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def _hub_unreachable(repo: str, revision: str) -> Exception | None:
+    """The connection error of one request to the Hub (no retries), or None if it answered."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        HfApi().repo_info(repo, revision=revision)
+    except HfHubHTTPError:  # it answered (even "not found"): the real call reports that
+        return None
+    except Exception as exc:  # connection refused, DNS, timeout (the HTTP client's own types)
+        return exc
+    return None
 
 
 def _offline_error(repo: str, revision: str | None, offline: bool, cause: Exception) -> OfflineNotCachedError:
@@ -333,23 +362,23 @@ def tokenizer_source(preprocessing: Mapping[str, Any]) -> tuple[str, str | None,
 def load_tokenizer(preprocessing: Mapping[str, Any], **kwargs: Any):
     """``transformers.AutoTokenizer`` for a card's ``preprocessing.tokenizer: {repo, revision}``.
 
-    Pinned to the card's revision, through the normal Hub cache, honouring ``HF_HUB_OFFLINE``
-    at call time; never ``trust_remote_code``.
+    The tokenizer files (only those: see :data:`TOKENIZER_PATTERNS`, or the card's
+    ``tokenizer.files``) are fetched at the card's revision through :func:`download_hub_files`,
+    so the normal cache, ``HF_HUB_OFFLINE`` at call time and :class:`OfflineNotCachedError`
+    (without transformers' network retries) apply; transformers then reads the local folder.
+    Never ``trust_remote_code``.
     """
     source = tokenizer_source(preprocessing)
     if source is None:
         raise WeightsError(f"preprocessing.tokenizer names no Hub repo: {preprocessing.get('tokenizer')!r}")
-    repo, revision, _ = source
+    repo, revision, files = source
+    folder, _ = download_hub_files(repo, revision, files or None, allow_patterns=TOKENIZER_PATTERNS)
     from transformers import AutoTokenizer
 
-    offline = is_offline()
     try:
-        return AutoTokenizer.from_pretrained(repo, revision=revision, local_files_only=offline, **kwargs)
-    except OSError as exc:
-        text = str(exc).lower()
-        if offline or any(hint in text for hint in ("couldn't connect", "could not be reached", "offline")):
-            raise _offline_error(repo, revision, offline, exc) from None
-        raise WeightsError(f"tokenizer {repo}@{revision or 'main'} could not be loaded: {exc}") from None
+        return AutoTokenizer.from_pretrained(str(folder), **{**kwargs, "trust_remote_code": False})
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"tokenizer {repo}@{revision or 'main'} could not be loaded from {folder}: {exc}") from None
 
 
 # -- resolving a spec -------------------------------------------------------------------------

@@ -82,10 +82,26 @@ class CLIP4ClipOperator(Operator):
                 if source is not None:
                     self._tokenizer = CLIPTokenizer.from_pretrained(os.fspath(source))
                 else:
-                    spec = dict(DEFAULT_TOKENIZER)
-                    spec.update((self.card.preprocessing.get("tokenizer") or {}) if self.card else {})
-                    self._tokenizer = CLIPTokenizer.from_pretrained(spec["repo"], revision=spec.get("revision"))
+                    self._tokenizer = self._card_tokenizer()
         return self._tokenizer
+
+    def _card_tokenizer(self):
+        from transformers import CLIPTokenizer
+
+        spec = dict(DEFAULT_TOKENIZER)
+        spec.update((self.card.preprocessing.get("tokenizer") or {}) if self.card else {})
+        try:
+            return CLIPTokenizer.from_pretrained(spec["repo"], revision=spec.get("revision"))
+        except OSError as exc:  # offline and not cached: the same BPE vocabulary, shipped locally
+            from vtzoo.operators.backbones.clip_vocab import load_offline_clip_tokenizer
+
+            offline = load_offline_clip_tokenizer()
+            if offline is None:
+                raise VtzooError(
+                    f"cannot load the CLIP tokenizer {spec['repo']}@{spec.get('revision')} ({exc}); pass "
+                    "tokenizer=<folder with vocab.json + merges.txt> or install open_clip_torch"
+                ) from exc
+            return offline
 
     def tokenize(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """(input_ids, attention_mask), both (N, max_words), as the original dataloader builds them."""

