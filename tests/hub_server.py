@@ -32,7 +32,6 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
@@ -187,7 +186,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         data = commit.files.get(path)
         if data is None:  # with the commit, so clients cache the absence (.no_exist)
-            return self._error("EntryNotFound", f"{path} does not exist at {revision}", headers={"X-Repo-Commit": commit.sha})
+            headers = {"X-Repo-Commit": commit.sha}
+            return self._error("EntryNotFound", f"{path} does not exist at {revision}", headers=headers)
         etag = commit.etag_overrides.get(path) or hashlib.sha256(data).hexdigest()
         headers = {"X-Repo-Commit": commit.sha, "ETag": f'"{etag}"', "Content-Type": "application/octet-stream"}
         self._send(200, data, headers)
@@ -201,7 +201,8 @@ class _Handler(BaseHTTPRequestHandler):
             if commit is None:
                 return
             siblings = [{"rfilename": p, "size": len(d)} for p, d in sorted(commit.files.items())]
-            return self._json({"id": repo_id, "modelId": repo_id, "sha": commit.sha, "private": False, "siblings": siblings})
+            info = {"id": repo_id, "modelId": repo_id, "sha": commit.sha, "private": False, "siblings": siblings}
+            return self._json(info)
         if rest[0] == "tree" and len(rest) >= 2:
             commit = self._commit(repo, unquote(rest[1]))
             if commit is None:
@@ -210,14 +211,10 @@ class _Handler(BaseHTTPRequestHandler):
             recursive = query.get("recursive", ["false"])[0].lower() == "true"
             return self._tree(commit, folder, recursive)
         if rest[0] == "refs":
-            ref = lambda name, sha, kind: {"name": name, "ref": f"refs/{kind}/{name}", "targetCommit": sha}  # noqa: E731
-            return self._json(
-                {
-                    "branches": [ref(n, s, "heads") for n, s in sorted(repo.branches.items())],
-                    "tags": [ref(n, s, "tags") for n, s in sorted(repo.tags.items())],
-                    "converts": [],
-                }
-            )
+            def refs(table: dict[str, str], kind: str) -> list[dict]:
+                return [{"name": n, "ref": f"refs/{kind}/{n}", "targetCommit": s} for n, s in sorted(table.items())]
+
+            return self._json({"branches": refs(repo.branches, "heads"), "tags": refs(repo.tags, "tags"), "converts": []})
         self._error("NotFound", f"no route for {'/'.join(rest)}")
 
     def _tree(self, commit: Commit, folder: str, recursive: bool) -> None:
@@ -325,7 +322,10 @@ class LocalHub:
     def start(self) -> "LocalHub":
         if self._server is None:
             self._server = _Server((self.host, self.port), self.state)
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+            # a short poll interval makes stop() quick
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            )
             self._thread.start()
         return self
 

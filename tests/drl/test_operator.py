@@ -153,3 +153,28 @@ def test_wrong_family_checkpoint_through_the_registry(tmp_path):
 def test_example_input_feeds_embed_video(tiny_op):
     emb = tiny_op.embed_video(tiny_op.example_video_input(2, 3))
     assert emb.pooled.shape == (2, 64) and emb.tokens.shape == (2, 3, 64)
+
+
+def test_start_from_a_transformers_clip_folder(tmp_path):
+    """No DRL weights exist: a CLIP checkpoint (transformers layout) gives the original's init."""
+    from transformers import CLIPModel
+
+    from vtzoo.operators.backbones.clip import CLIPSizes
+
+    sizes = CLIPSizes(embed_dim=64, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=16,
+                      vision_heads=1, context_length=77, vocab_size=49408, transformer_width=64,
+                      transformer_heads=1, transformer_layers=1)
+    torch.manual_seed(0)
+    CLIPModel(sizes.transformers_config()).save_pretrained(tmp_path)
+    op = vtzoo.create("drl", weights=str(tmp_path), **TINY)
+    text_pos = op.model.clip.text_model.embeddings.position_embedding.weight
+    torch.testing.assert_close(op.model.frame_position_embeddings.weight, text_pos)
+    scores = op.similarity(op.embed_text(["a car"]), op.embed_video(op.example_video_input(2, 3)))
+    assert scores.shape == (1, 2) and torch.isfinite(scores).all()
+
+
+def test_long_texts_are_cut_like_the_original(tiny_op):
+    with pytest.warns(UserWarning, match="max_words=32"):
+        emb = tiny_op.embed_text([" ".join(["dog"] * 40)])
+    ids = emb.extras["input_ids"][0]
+    assert emb.mask[0].sum().item() == 32 and ids[0].item() == 49406 and ids[31].item() == 49407

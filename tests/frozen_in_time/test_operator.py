@@ -126,6 +126,18 @@ def test_short_video_is_zero_padded_like_the_original(text_op):
     torch.testing.assert_close(emb.pooled, expected, atol=1e-5, rtol=0)
 
 
+def test_pipeline_decoded_clip_is_accepted_and_padded(text_op):
+    """A VideoClip from a pipeline's video.decode step (card sampling, no padding) is used as is
+    and zero-padded to the model's frame count like a short video."""
+    from vtzoo.operators.video import Preprocess, load_video
+
+    frames = torch.full((2, 3, 32, 32), 128, dtype=torch.uint8)
+    clip = load_video(frames, num_frames=4, sampling="middle", preprocess=Preprocess.from_card(text_op.preprocessing))
+    assert len(clip) == 2
+    torch.testing.assert_close(text_op.embed_video([clip]).pooled, text_op.embed_video(frames).pooled)
+    assert text_op.embed_video([clip]).extras["num_frames"] == [4]
+
+
 def test_tokenizer_is_bert_uncased_wordpiece(text_op):
     ids, mask = text_op.tokenize(["A Dog", "a bunny in a forest"])
     assert ids.tolist()[0] == [101, 1037, 3899, 102, 0, 0, 0]  # [CLS] a dog [SEP], padded to the longest
@@ -133,7 +145,8 @@ def test_tokenizer_is_bert_uncased_wordpiece(text_op):
     assert mask.tolist()[0] == [1, 1, 1, 1, 0, 0, 0]
     # padding does not change a text's embedding (masked keys)
     alone = text_op.embed_text(["A Dog"]).pooled
-    torch.testing.assert_close(text_op.embed_text(["A Dog", "a bunny in a forest"]).pooled[:1], alone, atol=1e-5, rtol=0)
+    padded = text_op.embed_text(["A Dog", "a bunny in a forest"]).pooled[:1]
+    torch.testing.assert_close(padded, alone, atol=1e-5, rtol=0)
 
 
 # -- bad input --------------------------------------------------------------------------------
@@ -193,3 +206,11 @@ def test_example_input_runs(text_op):
     assert x.shape == (2, 4, 3, 32, 32)
     assert text_op.embed_video(x).pooled.shape == (2, 32)
     assert dataclasses.is_dataclass(text_op.config)
+
+
+def test_converted_release_round_trips_as_safetensors(released, standard_case, tmp_path, vocab_file):
+    released.model.save_pretrained(tmp_path / "fit")
+    again = vtzoo.create("frozen_in_time", weights=str(tmp_path / "fit"), tokenizer=vocab_file)
+    assert again.config == released.config
+    emb = again.embed_video(standard_case["inputs"]["video"])
+    torch.testing.assert_close(emb.pooled, standard_case["outputs"]["video_embeddings"], atol=1e-5, rtol=0)

@@ -47,6 +47,30 @@ def test_plain_state_dict_is_returned_unchanged(tmp_path):
     assert set(loaded) == {"a", "b"} and torch.equal(loaded["a"], sd["a"])
 
 
+def test_stdlib_config_objects_namespace_paths_and_numpy_are_inert(tmp_path):
+    import argparse
+    import configparser
+    from pathlib import Path
+
+    import numpy as np
+
+    parser = configparser.ConfigParser()
+    parser.read_string("[train]\nlr = 3e-5\n")
+    weights = {"w": torch.arange(4.0)}
+    torch.save(
+        {
+            "state_dict": weights,
+            "config": parser,
+            "args": argparse.Namespace(lr=3e-5, out=Path("exps/run")),
+            "monitor_best": np.float64(0.75),
+        },
+        tmp_path / "ckpt.pth",
+    )
+    loaded = load_checkpoint_tensors(tmp_path / "ckpt.pth")
+    assert list(loaded) == ["state_dict"]
+    assert torch.equal(loaded["state_dict"]["w"], weights["w"])
+
+
 EVIL_MODULE = textwrap.dedent(
     '''
     import os

@@ -68,16 +68,22 @@ def test_positional_encoding_adds_one_scale_per_block():
 
 @pytest.mark.parametrize("model_id", sorted(PAPER_MILLIONS))
 def test_output_shapes_every_size(model_id):
+    # shapes only, on a tiny clip with placeholder weights; values are covered by the golden cases
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    video = torch.rand(1, 3, 5, 24, 24)
+    video = torch.rand(2, 3, 5, 24, 24)
     for causal in (False, True):
-        model = MovinetModel(_config(model_id, causal, use_positional_encoding=causal and model_id in ("a3", "a4", "a5"))).eval()
+        with torch.device("meta"):
+            model = MovinetModel(_config(model_id, causal, use_positional_encoding=causal and model_id in ("a3", "a4", "a5")))
+        placeholder = {k: torch.full(v.shape, 0.01, dtype=v.dtype) for k, v in model.state_dict().items()}
+        model.load_state_dict(placeholder, assign=True)
         with torch.no_grad():
-            logits, pooled = model.forward_pooled(video)
-        assert logits.shape == (1, 600)
-        assert pooled.shape == (1, HEAD_CHANNELS[model_id])
-        assert torch.isfinite(logits).all()
+            logits, pooled = model.eval().forward_pooled(video)
+            assert logits.shape == (2, 600)
+            assert pooled.shape == (2, HEAD_CHANNELS[model_id])
+            if causal:
+                state = model.init_state(2, 24, 24)
+                logits, pooled, state = model.step(video[:, :, :1], state)
+                assert logits.shape == (2, 600) and state.frames_seen == 1
 
 
 @pytest.mark.parametrize("model_id", sorted(RESOLUTION))

@@ -85,6 +85,10 @@ def test_load_card_names_file_for_yaml_and_placement_errors(tmp_path, tiny, card
         load_card(broken)
     with pytest.raises(CardError, match="does not exist"):
         load_card(tmp_path / "missing.yaml")
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("operator: tiny\nvariant: v1\nlicense: {code: MIT, weights: MIT}\nvariant: v2\n")
+    with pytest.raises(CardError, match=r"twice\.yaml: field 'variant': is written twice \(second time on line 4\)"):
+        load_card(twice)
     # A packaged card whose content disagrees with its place (a copy nobody edited).
     misplaced = tiny.write_card(cards_dir, tiny.card_dict(variant="v2"))
     misplaced.rename(misplaced.with_name("v3.yaml"))
@@ -107,15 +111,16 @@ def test_list_and_get_cards_with_suggestions(tiny, cards_dir):
 
 def test_packaged_cards_all_validate():
     # Every card shipped in the wheel must load (this is what `vtzoo cards` reads).
-    for card in all_cards():
-        assert card.name in list_cards()
+    cards = all_cards()
+    assert cards and [card.name for card in cards] == list_cards()
 
 
 def test_non_commercial_warning_only_for_the_cards_own_weights(tmp_path, tiny, cards_dir):
     data = tiny.card_dict(license={"code": "MIT", "weights": "CC-BY-NC-4.0"})
     card = load_card(tiny.write_card(cards_dir, data))
     assert card.non_commercial
-    assert parse_card(tiny.card_dict(license={"code": "MIT", "weights": "Apache-2.0", "non_commercial": True}), "x").non_commercial
+    flagged = tiny.card_dict(license={"code": "MIT", "weights": "Apache-2.0", "non_commercial": True})
+    assert parse_card(flagged, "x").non_commercial
     folder = tiny.tiny_model(0).save_pretrained(tmp_path / "saved")
     with warnings.catch_warnings():
         warnings.simplefilter("error", NonCommercialWeightsWarning)

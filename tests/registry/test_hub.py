@@ -198,5 +198,31 @@ def test_prefetch_then_offline_load(local_hub, hf_cache, tiny, cards_dir, repo_i
 
 def test_prefetch_refuses_card_without_weights(tiny, cards_dir):
     tiny.write_card(cards_dir, tiny.card_dict(weights={"note": "weights never released"}))
-    with pytest.raises(WeightsError, match=r"tiny/v1 has no published Hub weights to download \(weights never released\)"):
+    with pytest.raises(WeightsError, match=r"tiny/v1 has no published Hub weights to download \(weights never"):
         prefetch("tiny/v1")
+
+
+def test_cli_cards_card_and_download(local_hub, hf_cache, tiny, cards_dir, repo_id, tmp_path, capsys):
+    from vtzoo.cli import main
+
+    sha, _ = _publish(local_hub, tiny, repo_id, tmp_path, seed=11)
+    original = local_hub.files(repo_id)["model.safetensors"]
+    _card(tiny, cards_dir, repo_id, sha, hashlib.sha256(original).hexdigest())
+    assert main(["cards"]) == 0
+    assert "tiny/v1" in capsys.readouterr().out
+    assert main(["card", "tiny/v1"]) == 0
+    shown = capsys.readouterr().out
+    assert f"revision: {sha}" in shown and "weights: MIT" in shown
+    assert main(["card", "tiny/v2"]) != 0
+    assert "unknown weight card 'tiny/v2'. Did you mean: tiny/v1?" in capsys.readouterr().err
+    assert main(["download", "tiny/v1"]) == 0
+    assert sha in capsys.readouterr().out
+    assert _cached_files(hf_cache) == ["config.json", "model.safetensors"]
+    # A tampered mirror is reported, and nothing bad stays in the cache.
+    for leftover in hf_cache.rglob("snapshots/*/model.safetensors"):
+        leftover.resolve().unlink()
+        leftover.unlink()
+    local_hub.tamper(repo_id, "model.safetensors", original[:-1] + bytes([original[-1] ^ 0xFF]), revision=sha)
+    assert main(["download", "tiny/v1"]) != 0
+    assert "file model.safetensors has sha256" in capsys.readouterr().err
+    assert _cached_files(hf_cache) == ["config.json"]

@@ -68,5 +68,5 @@ def test_load_tokenizer_from_card_preprocessing_offline(local_hub, hf_cache, ber
 def test_load_tokenizer_hub_unreachable_and_not_cached(local_hub, hf_cache, bert_repo):
     repo, v1 = bert_repo
     with local_hub.stopped():
-        with pytest.raises(OfflineNotCachedError, match=rf"{repo}@{v1} are not in the local Hub cache.*could not be reached"):
+        with pytest.raises(OfflineNotCachedError, match=rf"{repo}@{v1} are not in the local Hub.*could not be reached"):
             load_tokenizer({"tokenizer": {"repo": repo, "revision": v1}})

@@ -154,3 +154,15 @@ def test_s3d_operator_is_registered_and_embeds_videos():
     assert emb.tokens.shape == (2, 2, 512) and emb.mask.tolist() == [[1, 1], [1, 0]]
     torch.testing.assert_close(emb.pooled[1], emb.tokens[1, 0])
     torch.testing.assert_close(emb.pooled[0], emb.tokens[0].mean(0))
+
+
+@pytest.mark.parametrize("prefix", ["t6_h34_w30", "t30_h40_w36"])
+def test_odd_and_partial_window_sizes_against_the_original(original_state_dict, prefix):
+    """Outputs of the original s3dg.py on sizes with partial pooling windows (see data/README.md)."""
+    ref = load_file(str(Path(__file__).parent / "data" / "original_odd_sizes.safetensors"))
+    model = S3D()
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in original_state_dict.items()})
+    with torch.inference_mode():
+        out = model.eval()(ref[f"{prefix}.video"])
+    torch.testing.assert_close(out.video_embedding, ref[f"{prefix}.video_embedding"], atol=1e-4, rtol=0)
+    torch.testing.assert_close(out.mixed_5c, ref[f"{prefix}.mixed_5c"], atol=1e-4, rtol=0)

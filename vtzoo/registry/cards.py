@@ -30,7 +30,7 @@ Required: operator, variant, license.code, license.weights, source.url, preproce
 weights.hub also weights.format, and hub.revision must pin a 40-hex commit. Every metrics entry
 needs dataset, split, metric, value (a number), source and protocol.{frames, sampling,
 resolution}. Unknown top-level, ``weights`` and ``weights.hub`` fields are refused (typos would
-otherwise silently drop facts); any mapping may carry a ``note``.
+otherwise silently drop facts), and so is a key written twice; any mapping may carry a ``note``.
 """
 
 from __future__ import annotations
@@ -295,13 +295,33 @@ def parse_card(data: Any, path: str | Path) -> WeightCard:
     )
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, line: int):
+        self.key, self.line = key, line
+
+
+class _CardLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key written twice (YAML would silently keep the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise _DuplicateKey(str(key), key_node.start_mark.line + 1)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_card(path: str | Path) -> WeightCard:
-    """Read and validate one card file."""
+    """Read (``yaml.SafeLoader``, duplicate keys refused) and validate one card file."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_CardLoader)  # noqa: S506 - a SafeLoader
     except FileNotFoundError:
         raise CardError(path, "<file>", "does not exist") from None
+    except _DuplicateKey as dup:
+        raise CardError(path, dup.key, f"is written twice (second time on line {dup.line})") from None
     except yaml.YAMLError as exc:
         raise CardError(path, "<yaml>", f"is not valid YAML: {exc}") from None
     card = parse_card(data, path)

@@ -60,6 +60,13 @@ def _load_builtin() -> None:
             importlib.import_module(f"{pkg.__name__}.{module.name}.operator")
 
 
+def _import_family(name: str) -> None:
+    module = f"vtzoo.operators.{name}.operator"
+    if name.isidentifier() and importlib.util.find_spec(f"vtzoo.operators.{name}") is not None:
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+
+
 def _load_entry_points() -> None:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in _OPERATORS:
@@ -100,7 +107,9 @@ def list_operators() -> list[str]:
 
 def get_operator_class(name: str) -> type[Operator]:
     with _lock:
-        if name in _OPERATORS and _loaded:
+        if name not in _OPERATORS:
+            _import_family(name)  # the common case: one built-in family, imported alone
+        if name in _OPERATORS:
             return _OPERATORS[name]
     _ensure_loaded()
     try:

@@ -125,6 +125,15 @@ def _pickled_globals(path: Path, exc: BaseException) -> list[str]:
     return _UNSUPPORTED_GLOBAL.findall(str(exc))
 
 
+def _cause(exc: BaseException) -> str:
+    """torch's reason without its advice to retry with weights_only=False (vtzoo never does)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|$)", text, re.DOTALL)
+    lines = text.strip().splitlines()
+    cause = detail.group(1) if detail else (lines[0] if lines else "")
+    return f"{type(exc).__name__}: {' '.join(cause.split()) or 'no detail'}"
+
+
 def _refusal(path: Path, names: list[str]) -> Exception:
     return _error(
         f"checkpoint {path} contains pickled object(s) of class {', '.join(sorted(set(names)))}, which vtzoo "
@@ -149,12 +158,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except pickle.UnpicklingError as exc:
         first = exc
     except Exception as exc:
-        raise _error(f"checkpoint {path} could not be read by torch.load: {exc}") from None
+        raise _error(f"checkpoint {path} could not be read by torch.load: {_cause(exc)}") from None
     names = _pickled_globals(path, first)
     unknown = [n for n in names if n not in _STAND_INS]
     if unknown or not names:
         raise _refusal(path, unknown) if unknown else _error(
-            f"checkpoint {path} could not be read with torch.load(weights_only=True): {first}"
+            f"checkpoint {path} could not be read with torch.load(weights_only=True): {_cause(first)}"
         )
     allowed = [(cls, name) for name, cls in _STAND_INS.items()]
     with _LOCK, torch.serialization.safe_globals(allowed):
@@ -164,9 +173,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             named = _UNSUPPORTED_GLOBAL.findall(str(exc)) or _UNBUILDABLE.findall(str(exc))
             if named:
                 raise _refusal(path, named) from None
-            raise _error(f"checkpoint {path} could not be read with torch.load(weights_only=True): {exc}") from None
+            raise _error(
+                f"checkpoint {path} could not be read with torch.load(weights_only=True): {_cause(exc)}"
+            ) from None
         except Exception as exc:
-            raise _error(f"checkpoint {path} could not be read by torch.load: {exc}") from None
+            raise _error(f"checkpoint {path} could not be read by torch.load: {_cause(exc)}") from None
 
 
 def strip_inert(obj: Any) -> Any:

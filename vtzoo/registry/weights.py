@@ -462,7 +462,9 @@ def _weight_files(paths: Sequence[Path]) -> list[Path]:
     return safes or weight_files
 
 
-def _resolve_folder(folder: Path, card: WeightCard | None, origin: str, paths: list[Path] | None = None) -> ResolvedWeights:
+def _resolve_folder(
+    folder: Path, card: WeightCard | None, origin: str, paths: list[Path] | None = None
+) -> ResolvedWeights:
     config_file, weights_file = folder / CONFIG_NAME, folder / WEIGHTS_NAME
     if config_file.is_file() and weights_file.is_file():
         try:
@@ -487,7 +489,9 @@ def _listing(title: str, keys: Sequence[str]) -> str:
     return f"{title} ({len(keys)}):\n  " + "\n  ".join(shown) + more
 
 
-def load_state_dict_strict(model: torch.nn.Module, state_dict: StateDict, origin: str = "", strict: bool = True) -> None:
+def load_state_dict_strict(
+    model: torch.nn.Module, state_dict: StateDict, origin: str = "", strict: bool = True
+) -> None:
     """``load_state_dict`` whose error lists every missing and unexpected key (and shape clash).
 
     Floating tensors are cast to the model's dtype (fp16 releases load into fp32 models).
@@ -528,7 +532,9 @@ def config_from_dict(config_class: type, values: Mapping[str, Any], origin: str)
         hints = typing.get_type_hints(config_class)
     except Exception:  # an unresolvable annotation only costs the nested-dataclass coercion
         hints = {}
-    kwargs = {name: _coerce(fields[name], hints.get(name), value, origin) for name, value in values.items() if name in fields}
+    kwargs = {
+        name: _coerce(fields[name], hints.get(name), value, origin) for name, value in values.items() if name in fields
+    }
     try:
         return config_class(**kwargs)
     except (TypeError, ValueError) as exc:

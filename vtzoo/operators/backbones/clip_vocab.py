@@ -79,3 +79,29 @@ def load_offline_clip_tokenizer():
     from transformers import CLIPTokenizer
 
     return CLIPTokenizer.from_pretrained(str(folder), model_max_length=77)
+
+
+def load_clip_tokenizer(repo: str, revision: str | None = None):
+    """CLIP's tokenizer for a card's ``tokenizer: {repo, revision}``, without needless network calls.
+
+    Order: the Hub cache (no request), then the packaged BPE vocabulary (OpenAI's CLIP releases
+    all share it), then a download of ``repo@revision``. An error says what to install or pass.
+    """
+    from transformers import CLIPTokenizer
+
+    try:
+        return CLIPTokenizer.from_pretrained(repo, revision=revision, local_files_only=True)
+    except OSError:
+        pass
+    offline = load_offline_clip_tokenizer()
+    if offline is not None:
+        return offline
+    try:
+        return CLIPTokenizer.from_pretrained(repo, revision=revision)
+    except OSError as exc:
+        from vtzoo.operators.base import VtzooError
+
+        raise VtzooError(
+            f"cannot load the CLIP tokenizer {repo}@{revision} ({exc}); pass tokenizer=<folder with "
+            "vocab.json + merges.txt>, or install open_clip_torch, which ships CLIP's vocabulary"
+        ) from exc

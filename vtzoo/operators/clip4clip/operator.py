@@ -86,22 +86,11 @@ class CLIP4ClipOperator(Operator):
         return self._tokenizer
 
     def _card_tokenizer(self):
-        from transformers import CLIPTokenizer
+        from vtzoo.operators.backbones.clip_vocab import load_clip_tokenizer
 
         spec = dict(DEFAULT_TOKENIZER)
         spec.update((self.card.preprocessing.get("tokenizer") or {}) if self.card else {})
-        try:
-            return CLIPTokenizer.from_pretrained(spec["repo"], revision=spec.get("revision"))
-        except OSError as exc:  # offline and not cached: the same BPE vocabulary, shipped locally
-            from vtzoo.operators.backbones.clip_vocab import load_offline_clip_tokenizer
-
-            offline = load_offline_clip_tokenizer()
-            if offline is None:
-                raise VtzooError(
-                    f"cannot load the CLIP tokenizer {spec['repo']}@{spec.get('revision')} ({exc}); pass "
-                    "tokenizer=<folder with vocab.json + merges.txt> or install open_clip_torch"
-                ) from exc
-            return offline
+        return load_clip_tokenizer(spec["repo"], spec.get("revision"))
 
     def tokenize(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """(input_ids, attention_mask), both (N, max_words), as the original dataloader builds them."""
@@ -176,7 +165,9 @@ class CLIP4ClipOperator(Operator):
             raise ValueError("mask= only goes with a preprocessed (B, T, 3, H, W) tensor")
         from vtzoo.operators.video import stack_clips
 
-        items = list(videos) if isinstance(videos, (list, tuple)) else [videos]
+        # a list of videos, or a batch of decoded uint8 clips (B, T, ...); anything else is one video
+        batched = isinstance(videos, (list, tuple)) or (isinstance(videos, torch.Tensor) and videos.dim() == 5)
+        items = list(videos) if batched else [videos]
         if not items:
             raise VtzooError("embed_video got an empty list of videos")
         clips = [self.load_clip(item) for item in items]
@@ -191,7 +182,7 @@ class CLIP4ClipOperator(Operator):
                 f"width), got shape {tuple(video.shape)}"
             )
         limit = self.config.context_length - (1 if self.config.sim_header == "tightTransf" else 0)
-        if video.shape[1] > limit and self.config.sim_header != "meanP":
+        if video.shape[1] > limit and self.config.sim_header in ("seqTransf", "tightTransf"):  # position tables
             raise ValueError(f"{self.config.sim_header} takes at most {limit} frames per video, got {video.shape[1]}")
         return video
 

@@ -15,6 +15,7 @@ networks and xti's cross encoder read them), ``mask`` is 1 on real tokens / fram
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import torch
@@ -60,7 +61,7 @@ class DRLOperator(Operator):
     # -- text -------------------------------------------------------------------------------------
     @property
     def max_words(self) -> int:
-        return int(self.preprocessing.get("max_length", self.config.max_words))
+        return int(self.config.max_words)
 
     def tokenize(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """CLIP BPE ids as the original dataloader builds them: SOT + tokens (cut to max_words-1
@@ -77,29 +78,29 @@ class DRLOperator(Operator):
         n = self.max_words
         ids = torch.zeros(len(texts), n, dtype=torch.long)
         mask = torch.zeros(len(texts), n, dtype=torch.long)
+        cut = []
         for row, text in enumerate(texts):
-            words = tok.encode(text, add_special_tokens=False)[: n - 2]
-            seq = [tok.bos_token_id, *words, tok.eos_token_id]
+            words = tok.encode(text, add_special_tokens=False)
+            if len(words) > n - 2:
+                cut.append(row)
+            seq = [tok.bos_token_id, *words[: n - 2], tok.eos_token_id]
             ids[row, : len(seq)] = torch.tensor(seq)
             mask[row, : len(seq)] = 1
+        if cut:
+            warnings.warn(
+                f"{len(cut)} text(s) have more than max_words={n} tokens and were cut as the original does "
+                f"(rows {cut[:10]})",
+                stacklevel=3,
+            )
         return ids, mask
 
     def _get_tokenizer(self):
         if self._tokenizer is None:
-            from vtzoo.operators.backbones.clip_vocab import load_offline_clip_tokenizer
+            from vtzoo.operators.backbones.clip_vocab import load_clip_tokenizer
 
-            tok = load_offline_clip_tokenizer()
-            if tok is None:
-                spec = self.preprocessing.get("tokenizer") or {}
-                if not spec.get("repo"):
-                    raise RuntimeError(
-                        "DRL needs CLIP's BPE vocabulary: install open_clip_torch (it ships the file) "
-                        "or name a tokenizer repo in the card's preprocessing.tokenizer"
-                    )
-                from transformers import CLIPTokenizer
-
-                tok = CLIPTokenizer.from_pretrained(spec["repo"], revision=spec.get("revision"))
-            self._tokenizer = tok
+            spec = self.preprocessing.get("tokenizer")
+            spec = spec if isinstance(spec, dict) else {}
+            self._tokenizer = load_clip_tokenizer(spec.get("repo", "openai/clip-vit-base-patch32"), spec.get("revision"))
         return self._tokenizer
 
     def embed_text(self, texts: Sequence[str]) -> Embeddings:

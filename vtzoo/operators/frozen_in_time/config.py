@@ -54,14 +54,18 @@ class FrozenInTimeConfig:
 
     def __post_init__(self) -> None:
         if self.projection not in PROJECTIONS:
-            raise ValueError(f"projection must be one of {PROJECTIONS} (the original's options), got {self.projection!r}")
+            raise ValueError(
+                f"projection must be one of {PROJECTIONS} (the original's options), got {self.projection!r}"
+            )
         if self.load_temporal_fix not in TEMPORAL_FIXES:
             raise ValueError(f"load_temporal_fix must be one of {TEMPORAL_FIXES}, got {self.load_temporal_fix!r}")
         if self.time_init not in TIME_INITS:
             raise ValueError(f"time_init must be one of {TIME_INITS}, got {self.time_init!r}")
         if not self.text_model.startswith("distilbert"):
             # The original reads a 'bert*' model's pooler_output; no released config uses it.
-            raise ValueError(f"text_model must be a DistilBERT model (the released configs use one), got {self.text_model!r}")
+            raise ValueError(
+                f"text_model must be a DistilBERT model (the released configs use one), got {self.text_model!r}"
+            )
         if self.img_size % self.patch_size:
             raise ValueError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
         if self.embed_dim % self.num_heads:

@@ -21,7 +21,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 TEMPORAL_KEY = "video_model.temporal_embed"
 POS_KEY = "video_model.pos_embed"
-_REQUIRED = (TEMPORAL_KEY, POS_KEY, "video_model.patch_embed.proj.weight", "text_model.embeddings.word_embeddings.weight")
+_REQUIRED = (
+    TEMPORAL_KEY,
+    POS_KEY,
+    "video_model.patch_embed.proj.weight",
+    "text_model.embeddings.word_embeddings.weight",
+)
 _IGNORED = ("text_model.embeddings.position_ids",)
 
 

@@ -103,6 +103,8 @@ def run_case(case: GoldenCase) -> dict[str, torch.Tensor | Skipped]:
     for name in expected:
         if name not in results:
             match = _BLOCK_OUTPUT.match(name)
-            reason = f"block {match.group(1)} does not exist in this config" if match else "not an output vtzoo computes"
+            reason = (
+                f"block {match.group(1)} does not exist in this config" if match else "not an output vtzoo computes"
+            )
             results[name] = Skipped(reason)
     return results

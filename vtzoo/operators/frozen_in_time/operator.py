@@ -135,7 +135,8 @@ class FrozenInTimeOperator(Operator):
     @property
     def max_length(self) -> int:
         # the original truncates at the tokenizer's limit; DistilBERT has no positions past it
-        return int(self.preprocessing.get("max_length") or self.config.text_max_position_embeddings)
+        limit = self.config.text_max_position_embeddings
+        return min(int(self.preprocessing.get("max_length") or limit), limit)
 
     def tokenize(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """DistilBERT ids and attention mask, padded to the longest text ([CLS] ... [SEP])."""
@@ -195,9 +196,12 @@ class FrozenInTimeOperator(Operator):
             pad=pad,
             preprocess=self.preprocess,
         )
-        # Quirk kept: the original zero-pads a short video to num_frames and the model attends
-        # to the padded frames as if they were real (there is no frame mask).
-        return clip.frames, {"source": clip.source, "indices": clip.indices, "backend": clip.backend}
+        frames = clip.frames  # a VideoClip from a pipeline's video.decode step comes back as is
+        if pad and frames.shape[0] < self.num_frames:
+            # Quirk kept: the original zero-pads a short video to num_frames (after normalisation)
+            # and the model attends to the padded frames as if they were real (no frame mask).
+            frames = torch.cat([frames, frames.new_zeros(self.num_frames - frames.shape[0], *frames.shape[1:])])
+        return frames, {"source": clip.source, "indices": clip.indices, "backend": clip.backend}
 
     def load_image(self, path: str | os.PathLike) -> torch.Tensor:
         """An image as a one-frame clip (1, 3, H, W), preprocessed like video frames."""

@@ -20,9 +20,6 @@ from vtzoo.operators.mdmmt.model import MdmmtModel, average_caption_similarities
 from vtzoo.registry.golden import GoldenCase, GoldenError
 from vtzoo.registry.weights import load_state_dict_strict
 
-_VIDEO_KEYS = ("vid_bert_params",)
-
-
 def _video_params(params: dict[str, Any]) -> dict[str, Any]:
     names = (
         "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
@@ -99,6 +96,9 @@ def _raw_videos(inputs: dict[str, torch.Tensor], batch: int, pattern: str) -> li
             found = True
             expert, index = match.group("expert"), int(match.group("video"))
             timings = inputs.get(key[: -len("features")] + "timings")
+            if timings is not None and bool(torch.isnan(timings).any()):
+                # the originals' marker for an expert without timestamps; vtzoo spells it None
+                timings = None
             videos[index][expert] = ExpertSequence(inputs[key], timings)
     return videos if found else None
 

@@ -3,7 +3,8 @@
 Builds :class:`S3D` from the case's ``constructor`` block, converts the original state dict
 (float16 in the fixture, cast to float32 as the reference was), runs the case's ``video`` input
 and returns every output: the two pooled features and the intermediate maps the case recorded
-(``debug_<stage>`` = that stage's output, ``debug_mixed_5c_map`` = the last block before pooling).
+with forward hooks (``debug_<module>`` = the output of the module of that name, which the port
+names as the original does; ``debug_mixed_5c_map`` = the last block before pooling).
 """
 
 from __future__ import annotations
@@ -40,23 +41,48 @@ def build_from_case(case: GoldenCase) -> S3D:
     return model.eval()
 
 
+# output names of the case that are not a module of the same name
+_ALIASES = {"mixed_5c_map": "mixed_5c", "maxPool3d_5a_2x2": "maxpool_5a"}
+
+
+def _module_for(model: S3D, debug_name: str) -> torch.nn.Module | None:
+    """``debug_<module>`` -> that module of the port (its names are the original's)."""
+    name = debug_name.removeprefix("debug_")
+    name = _ALIASES.get(name, name)
+    for candidate in (name, name.replace("/", ".")):
+        try:
+            return model.get_submodule(candidate)
+        except AttributeError:
+            continue
+    return None
+
+
 def run_case(case: GoldenCase) -> GoldenRun:
+    """Pooled outputs from the forward; ``debug_<module>`` = that module's output (a forward hook)."""
     model = build_from_case(case)
     inputs = case.inputs()
     if "video" not in inputs:
         raise GoldenError(f"{case.path}: inputs.safetensors has no 'video' tensor")
-    wanted = set(case.outputs())
     outputs: dict[str, Any] = {}
-    with torch.inference_mode():
-        maps = {}
-        for name, x in model.stages(inputs["video"].float()):
-            maps[name] = x
-        pooled = maps["mixed_5c"].mean(dim=(2, 3, 4))
-        outputs["mixed_5c"] = pooled
-        outputs["video_embedding"] = model.fc(pooled)
-        outputs["debug_mixed_5c_map"] = maps["mixed_5c"]
-        for name in wanted:
-            if name.startswith("debug_") and name not in outputs:
-                stage = name.removeprefix("debug_")
-                outputs[name] = maps[stage] if stage in maps else Skipped(f"no S3D stage named {stage!r}")
+    hooks = []
+    for name in case.outputs():
+        if not name.startswith("debug_"):
+            continue
+        module = _module_for(model, name)
+        if module is None:
+            outputs[name] = Skipped(f"the S3D port has no module named {name.removeprefix('debug_')!r}")
+            continue
+
+        def keep(_module, _inputs, output, name=name):
+            outputs[name] = output.detach().clone()
+
+        hooks.append(module.register_forward_hook(keep))
+    try:
+        with torch.inference_mode():
+            result = model(inputs["video"].float())
+    finally:
+        for hook in hooks:
+            hook.remove()
+    outputs["mixed_5c"] = result.mixed_5c
+    outputs["video_embedding"] = result.video_embedding
     return GoldenRun(outputs=outputs, tolerances=TOLERANCES)

@@ -33,6 +33,9 @@ INCEPTION_CHANNELS: dict[str, tuple[int, int, int, int, int, int, int]] = {
     "mixed_5c": (832, 384, 192, 384, 48, 128, 128),
 }
 MIXED_5C_DIM = 1024
+# modules after the stem, in forward order (``gating`` follows ``conv_2c`` and is always applied)
+STAGES = ("maxpool_2a", "conv_2b", "conv_2c", "gating", "maxpool_3a", "mixed_3b", "mixed_3c", "maxpool_4a",
+          "mixed_4b", "mixed_4c", "mixed_4d", "mixed_4e", "mixed_4f", "maxpool_5a", "mixed_5b", "mixed_5c")  # fmt: skip
 
 
 @dataclass
@@ -157,8 +160,8 @@ def space_to_depth(video: torch.Tensor) -> torch.Tensor:
 class S3D(PretrainedModel):
     """S3D-G of MIL-NCE (video branch only).
 
-    ``forward(video)`` returns :class:`S3DOutput`. ``stages(video)`` yields every named
-    intermediate map, for inspection and for features other than the pooled ones.
+    ``forward(video)`` returns :class:`S3DOutput`. ``stages(video)`` yields every module's
+    output by its (original) name, for inspection and for features other than the pooled ones.
     """
 
     family = "s3d"
@@ -189,23 +192,18 @@ class S3D(PretrainedModel):
         return self.config.embedding_dim
 
     def stages(self, video: torch.Tensor):
-        """Yield ``(name, feature map)`` after the stem and after every pool and inception block."""
+        """Yield ``(module name, its output)`` for the stem and every later module, in order."""
         if video.dim() != 5 or video.shape[1] != 3:
             raise ValueError(f"S3D expects (B, 3, T, H, W) RGB clips, got shape {tuple(video.shape)}")
         if self.config.space_to_depth:
             x = self.conv1(space_to_depth(video))
+            yield "conv1", x
             # drop the first index in T, H, W: with padding (1, 2, 2) this imitates TF 'SAME'
             x = x[:, :, 1:, 1:, 1:]
         else:
             x = self.conv1(video)
-        yield "conv1", x
-        x = self.maxpool_2a(x)
-        yield "maxpool_2a", x
-        x = self.gating(self.conv_2c(self.conv_2b(x)))
-        yield "conv_2c", x
-        order = ("maxpool_3a", "mixed_3b", "mixed_3c", "maxpool_4a", "mixed_4b", "mixed_4c", "mixed_4d",
-                 "mixed_4e", "mixed_4f", "maxpool_5a", "mixed_5b", "mixed_5c")  # fmt: skip
-        for name in order:
+            yield "conv1", x
+        for name in STAGES:
             x = getattr(self, name)(x)
             yield name, x
 
