@@ -173,6 +173,10 @@ def test_bad_video_inputs(golden):
     with pytest.warns(VideoTruncationWarning, match="max_video_len=32"):
         cut = op.embed_video([long])
     torch.testing.assert_close(cut.pooled, op.embed_video([long[:32]]).pooled)
+    assert cut.extras["seconds"].tolist() == [32]
+    # features as the original extractor stores them (numpy float16) are taken as they are
+    stored = long[:5].numpy().astype(np.float16)
+    torch.testing.assert_close(op.embed_video([stored]).pooled, op.embed_video([torch.from_numpy(stored).float()]).pooled)
 
 
 def test_end_to_end_from_a_real_mp4_through_the_registry(vocab):
@@ -189,9 +193,51 @@ def test_end_to_end_from_a_real_mp4_through_the_registry(vocab):
     assert videos.pooled.shape == (1, 64) and sim.shape == (2, 1) and torch.isfinite(sim).all()
     torch.testing.assert_close(sim, texts.pooled @ videos.pooled.T)
     assert videos.extras["seconds"].tolist() == [1]
-    # the same as its own S3D features (one L2-normalised 512-d feature per second) fed back in
+    # decoded frames take the same route: the same as their own S3D features (one L2-normalised
+    # 512-d feature per 30 frames) fed back in
+    frames = np.random.default_rng(0).integers(0, 256, size=(45, 40, 48, 3), dtype=np.uint8)
     with pytest.warns(VideoTruncationWarning):
-        feats = op.video_features(path)
+        feats = op.video_features(frames)
     assert feats.shape == (1, 512)
     torch.testing.assert_close(feats.norm(dim=-1), torch.ones(1))
-    torch.testing.assert_close(op.embed_video([feats]).pooled, videos.pooled)
+    with pytest.warns(VideoTruncationWarning):
+        from_frames = op.embed_video([frames])
+    torch.testing.assert_close(op.embed_video([feats]).pooled, from_frames.pooled)
+
+
+def test_s3d_features_as_a_pipeline_step_feed_videoclip():
+    from vtzoo.pipelines.pipeline import Pipeline
+
+    small = dict(resize=32, crop=32, weights="random")
+    pipe = (Pipeline(inputs=["frames"])
+            .map("frames", "feats", "s3d.features", **small)
+            .map("feats", "vec", "videoclip.embed_video", weights="random", with_s3d=False, **{**TINY, "max_video_len": 4})
+            .output("feats", "vec"))  # fmt: skip
+    frames = np.random.default_rng(0).integers(0, 256, size=(70, 36, 36, 3), dtype=np.uint8)
+    row = pipe(frames)
+    assert row["feats"].shape == (3, 512)  # 70 frames -> 3 windows of 30 (the last zero-padded)
+    torch.testing.assert_close(row["feats"].norm(dim=-1), torch.ones(3))
+    assert row["vec"].pooled.shape == (1, 64)
+
+
+def test_card_without_hub_weights_says_how_to_load_and_vtzoo_folders_round_trip(tmp_path, golden):
+    inputs, expected = golden
+    with pytest.raises(WeightsError, match="no published weights"):
+        vtzoo.create("videoclip")
+    case = GoldenCase.open(CASE)
+    from vtzoo.operators.videoclip.golden import build_from_case
+
+    build_from_case(case).save_pretrained(tmp_path / "vc")
+    op = vtzoo.create("videoclip", weights=str(tmp_path / "vc"))
+    assert dataclasses.asdict(op.model.config) == dataclasses.asdict(config_from_case(case))
+    torch.testing.assert_close(op.embed_video(inputs["vfeats"][:1]).pooled, expected["pooled_video"][:1], atol=1e-5, rtol=0)
+
+
+def test_a_folder_holding_both_release_files_loads_both(tmp_path, fairseq_checkpoint, s3d_release, golden):
+    inputs, expected = golden
+    (tmp_path / "checkpoint_best.pt").symlink_to(fairseq_checkpoint)
+    (tmp_path / "s3d_howto100m.pth").symlink_to(s3d_release)
+    op = vtzoo.create("videoclip", weights=str(tmp_path), **TINY)
+    assert op.s3d_trained
+    assert op.embed_video(op.example_video_input(2)).pooled.shape == (2, 64)
+    torch.testing.assert_close(op.embed_video(inputs["vfeats"][1:, :2]).pooled, expected["pooled_video"][1:], atol=1e-5, rtol=0)

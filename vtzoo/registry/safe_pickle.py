@@ -137,7 +137,8 @@ def _cause(exc: BaseException) -> str:
 def _refusal(path: Path, names: list[str]) -> Exception:
     return _error(
         f"checkpoint {path} contains pickled object(s) of class {', '.join(sorted(set(names)))}, which vtzoo "
-        "will not unpickle: it reads tensors only (plus inert stand-ins for known training-config "
+        "will not unpickle (unpickling can run code): it reads checkpoints with torch.load(weights_only=True), "
+        "tensors only (plus inert stand-ins for known training-config "
         "objects such as a ConfigParser or argparse.Namespace). Convert the file to safetensors with the "
         "code that wrote it if you trust it."
     )

@@ -101,34 +101,16 @@ def read_state_dict(path: str | Path) -> StateDict:
             return load_file(str(path))
         except Exception as exc:
             raise WeightsError(f"checkpoint {path} is not a readable safetensors file: {exc}") from None
-    if path.suffix in _CHECKPOINT_SUFFIXES:
-        try:
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise WeightsError(_unpickling_refused(path, exc)) from None
-        return unwrap_state_dict(obj, path)
+    # the originals' training scripts also write numbered files such as pytorch_model.bin.4
+    numbered = path.suffix[1:].isdigit() and len(path.suffixes) > 1 and path.suffixes[-2] in _CHECKPOINT_SUFFIXES
+    if path.suffix in _CHECKPOINT_SUFFIXES or numbered:
+        # weights_only=True, plus inert stand-ins for the few config objects research checkpoints
+        # pickle beside their tensors (lazy import: safe_pickle imports WeightsError from here)
+        from vtzoo.registry.safe_pickle import load_checkpoint_tensors
+
+        return unwrap_state_dict(load_checkpoint_tensors(path), path)
     raise WeightsError(
         f"checkpoint {path}: unknown file type {path.suffix!r} (use .safetensors, or .pth/.pt/.bin/.tar/.ckpt)"
-    )
-
-
-def _unpickling_refused(path: Path, exc: Exception) -> str:
-    # torch's message advises retrying with weights_only=False, which vtzoo never does: keep only
-    # what it refused ("Unsupported global: GLOBAL pkg.Class") or the unpickler's own complaint.
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
-    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
-    if found:
-        return (
-            f"checkpoint {path} was refused: it pickles the Python object {found.group(1)}, which "
-            "torch.load(weights_only=True) does not allow. vtzoo never unpickles arbitrary objects, "
-            "since unpickling can run code. Re-save the tensors alone (torch.save(model.state_dict(), ...) "
-            "or safetensors) where the file is trusted."
-        )
-    detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|$)", text, re.DOTALL)
-    cause = " ".join((detail.group(1) if detail else text.strip().splitlines()[0] if text.strip() else "").split())
-    return (
-        f"checkpoint {path} could not be read with torch.load(weights_only=True) (vtzoo never unpickles "
-        f"arbitrary objects): {type(exc).__name__}: {cause or 'no detail'}"
     )
 
 

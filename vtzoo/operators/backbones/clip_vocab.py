@@ -87,21 +87,17 @@ def load_clip_tokenizer(repo: str, revision: str | None = None):
     Order: the Hub cache (no request), then the packaged BPE vocabulary (OpenAI's CLIP releases
     all share it), then a download of ``repo@revision``. An error says what to install or pass.
     """
+    from huggingface_hub import try_to_load_from_cache
     from transformers import CLIPTokenizer
 
-    try:
-        return CLIPTokenizer.from_pretrained(repo, revision=revision, local_files_only=True)
-    except OSError:
-        pass
+    cached = [try_to_load_from_cache(repo, name, revision=revision) for name in ("vocab.json", "merges.txt")]
+    if all(isinstance(path, str) for path in cached):
+        # from files, not from the repo name: transformers would quietly build an empty
+        # tokenizer for a repo whose files are missing
+        return CLIPTokenizer(vocab=cached[0], merges=cached[1])
     offline = load_offline_clip_tokenizer()
     if offline is not None:
         return offline
-    try:
-        return CLIPTokenizer.from_pretrained(repo, revision=revision)
-    except OSError as exc:
-        from vtzoo.operators.base import VtzooError
+    from vtzoo.registry.weights import load_tokenizer
 
-        raise VtzooError(
-            f"cannot load the CLIP tokenizer {repo}@{revision} ({exc}); pass tokenizer=<folder with "
-            "vocab.json + merges.txt>, or install open_clip_torch, which ships CLIP's vocabulary"
-        ) from exc
+    return load_tokenizer({"tokenizer": {"repo": repo, "revision": revision}})

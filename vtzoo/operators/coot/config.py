@@ -125,12 +125,30 @@ class CootConfig:
     # one dropout for every attention, feed-forward and pooling layer of the four networks, as each
     # paper config has (YouCook2 0.05, ActivityNet 0.025, YouCook2 2D+3D 0.01); None keeps theirs
     dropout: float | None = None
+    # shortcuts that resize all four networks at once (None keeps the network blocks as they are):
+    # transformer width (local outputs = width, global outputs = 2 x width with context), heads, layers
+    hidden_dim: int | None = None
+    num_heads: int | None = None
+    num_layers: int | None = None
 
     def __post_init__(self) -> None:
-        if self.dropout is not None:
-            for name in NETWORK_NAMES:
-                net = self.network(name)
+        for name in NETWORK_NAMES:
+            net = self.network(name)
+            if self.dropout is not None:
                 net.selfatn.dropout = net.crossatn.dropout = net.pooler.dropout = float(self.dropout)
+            for block in (net.selfatn, net.crossatn):
+                if self.hidden_dim is not None:
+                    block.hidden_dim = block.pointwise_ff_dim = int(self.hidden_dim)
+                if self.num_heads is not None:
+                    block.num_heads = int(self.num_heads)
+                if self.num_layers is not None:
+                    block.num_layers = int(self.num_layers)
+            if self.hidden_dim is not None:
+                width = int(self.hidden_dim)
+                net.input_fc.output_dim = width
+                if net.pooler.name == "atn":
+                    net.pooler.hidden_dim = 2 * width
+                net.output_dim = width * (2 if net.use_context else 1)
 
     def network(self, name: str) -> CootNetworkConfig:
         if name not in NETWORK_NAMES:

@@ -86,7 +86,9 @@ class CootNetwork(nn.Module):
         if self.input_fc is not None:
             features = self.input_fc(features)
         if self.net_cls is not None:
-            features, mask, lengths = self.net_cls(features, mask, lengths)
+            # quirk kept: the original drops the incremented lengths, so avg_special divides the
+            # sum over CLS + steps by the number of steps alone
+            features, mask, _ = self.net_cls(features, mask, lengths)
         if self.embedding is not None:
             features = self.embedding(features)
         tokens = self.tf(features, mask)

@@ -99,7 +99,9 @@ def read_original_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
             with torch.serialization.safe_globals(placeholders):
                 obj = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise WeightsError(f"checkpoint {path} could not be read with torch.load(weights_only=True): {exc}") from None
+            raise WeightsError(
+                f"checkpoint {path} could not be read with torch.load(weights_only=True): {exc}"
+            ) from None
         return unwrap_state_dict(_tensor_dict(obj), path)
 
 

@@ -154,7 +154,9 @@ class VideoCLIPModel(PretrainedModel):
         ids = torch.tensor([[self.config.cls_token_id, self.config.sep_token_id]], device=device)
         return ids.expand(batch, 2)
 
-    def check_video_features(self, features: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def check_video_features(
+        self, features: torch.Tensor, mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Validate ``(B, T, D)`` features and ``(B, T)`` mask; truncate to ``max_video_len`` (with a warning)."""
         dim = self.config.video_input_dim
         if features.dim() == 2:
@@ -168,7 +170,9 @@ class VideoCLIPModel(PretrainedModel):
         if mask.dim() == 1:
             mask = mask.unsqueeze(0)
         if mask.shape != features.shape[:2]:
-            raise VideoCLIPInputError(f"video mask {tuple(mask.shape)} does not match features {tuple(features.shape[:2])}")
+            raise VideoCLIPInputError(
+                f"video mask {tuple(mask.shape)} does not match features {tuple(features.shape[:2])}"
+            )
         if features.shape[1] == 0 or not bool(mask.bool().any(dim=1).all()):
             raise VideoCLIPInputError("every video needs at least one valid second of features (got an empty one)")
         limit = self.config.max_video_len
@@ -207,7 +211,9 @@ class VideoCLIPModel(PretrainedModel):
     def forward_text(self, caps: torch.Tensor, cmasks: torch.Tensor) -> TowerOutput:
         """Caption tensors ``[CLS] [SEP] words [SEP] [PAD]..`` (B, L) + masks -> text tower output."""
         if caps.dim() != 2 or caps.shape[1] < 3:
-            raise VideoCLIPInputError(f"caption tensor must be (B, L >= 3) in [CLS] [SEP] words [SEP] layout, got {tuple(caps.shape)}")
+            raise VideoCLIPInputError(
+                f"caption tensor must be (B, L >= 3) in [CLS] [SEP] words [SEP] layout, got {tuple(caps.shape)}"
+            )
         cmasks = cmasks.bool()
         keep = [0, *range(2, caps.shape[1])]  # drop column 1, the video [SEP] slot
         inputs = {
@@ -224,7 +230,8 @@ class VideoCLIPModel(PretrainedModel):
             output_hidden_states=True,
         )
         # mean over the words and the final [SEP]; [CLS] excluded
-        weights = torch.cat([cmasks.new_zeros((caps.shape[0], 1)), cmasks[:, 2:]], dim=1).to(out.last_hidden_state.dtype)
+        weights = torch.cat([cmasks.new_zeros((caps.shape[0], 1)), cmasks[:, 2:]], dim=1)
+        weights = weights.to(out.last_hidden_state.dtype)
         weights = weights / weights.sum(dim=1, keepdim=True)
         pooled = torch.bmm(out.last_hidden_state.transpose(1, 2), weights.unsqueeze(2)).squeeze(-1)
         return TowerOutput(pooled, out.last_hidden_state, weights, inputs, out.hidden_states)

@@ -21,10 +21,12 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from vtzoo.operators.backbones.s3d.features import S3DFeatureExtractor, S3DFeatures, S3DWindowing
-from vtzoo.operators.backbones.s3d.operator import S3DOperator  # noqa: F401  (registers "s3d")
+# the registry imports only top-level families' operator modules: registering "s3d" here
+from vtzoo.operators.backbones.s3d.operator import S3DOperator  # noqa: F401
 from vtzoo.operators.base import (
     TEXT_EMBEDDING,
     VIDEO_EMBEDDING,
@@ -80,7 +82,9 @@ class VideoCLIPOperator(Operator):
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
-    def build(cls, card=None, weights: Any = None, device: str | torch.device = "cpu", **config: Any) -> "VideoCLIPOperator":
+    def build(
+        cls, card=None, weights: Any = None, device: str | torch.device = "cpu", **config: Any
+    ) -> "VideoCLIPOperator":
         """``weights``: None (card), "random", a vtzoo folder / hf:// repo, or the original files.
 
         Extra keywords: ``s3d_weights`` (the S3D ``.pth`` next to an MMPT checkpoint),
@@ -157,9 +161,11 @@ class VideoCLIPOperator(Operator):
         dim = self.model.config.video_input_dim
         if isinstance(video, S3DFeatures):
             return video.features
+        if isinstance(video, np.ndarray) and video.ndim == 2:  # e.g. np.load of the extractor's .npy
+            video = torch.from_numpy(np.ascontiguousarray(video))
         if _looks_like_features(video, dim):
             return torch.as_tensor(video).float()
-        if isinstance(video, torch.Tensor) and video.dim() in (2, 3) and not _looks_like_frames(video):
+        if isinstance(video, torch.Tensor) and video.dim() in (2, 3):  # features, but not (T, D)
             raise VideoCLIPInputError(
                 f"VideoCLIP features must be (T, {dim}) per video (or (B, T, {dim})), got {tuple(video.shape)}"
             )
@@ -184,7 +190,7 @@ class VideoCLIPOperator(Operator):
 
     def _video_batches(self, videos: Any) -> list[torch.Tensor]:
         dim = self.model.config.video_input_dim
-        if isinstance(videos, torch.Tensor) and videos.dim() == 3 and videos.shape[-1] == dim and not _looks_like_frames(videos):
+        if isinstance(videos, torch.Tensor) and videos.dim() == 3 and videos.shape[-1] == dim:
             return list(videos)  # a (B, T, D) batch of features
         if isinstance(videos, torch.Tensor) and videos.dim() == 3:
             raise VideoCLIPInputError(
@@ -206,7 +212,7 @@ class VideoCLIPOperator(Operator):
                 chunk = features[start : start + self.batch_size]
                 padded, mask = _pad_features(chunk, cfg.max_video_len, cfg.video_input_dim)
                 out = self.model.forward_video(padded.to(self.device), mask.to(self.device))
-                parts.append(Embeddings(pooled=out.pooled.float().cpu(), extras={"seconds": mask.sum(1)}))
+                parts.append(Embeddings(pooled=out.pooled.float().cpu(), extras={"seconds": mask[:, : cfg.max_video_len].sum(1)}))
         return Embeddings.concat(parts)
 
     def similarity(self, text: Embeddings, video: Embeddings) -> torch.Tensor:
@@ -226,10 +232,6 @@ class VideoCLIPOperator(Operator):
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def _looks_like_frames(video: torch.Tensor) -> bool:
-    return video.dim() == 4
-
-
 def _looks_like_features(video: Any, dim: int) -> bool:
     return isinstance(video, torch.Tensor) and video.dim() == 2 and video.shape[-1] == dim
 
@@ -269,12 +271,13 @@ def _load_local_tokenizer(path: str | os.PathLike):
 def _original_files(weights: Any, s3d_weights: Any) -> list[Path] | None:
     """The original release files named by ``weights`` (+ ``s3d_weights``), or None for other specs."""
     files: list[Path] = []
+    path = Path(weights) if isinstance(weights, (str, os.PathLike)) else None
     if isinstance(weights, (list, tuple)):
         files = [Path(w) for w in weights]
-    elif isinstance(weights, (str, os.PathLike)) and Path(weights).is_file() and Path(weights).suffix in _ORIGINAL_SUFFIXES:
-        files = [Path(weights)]
-    elif isinstance(weights, (str, os.PathLike)) and Path(weights).is_dir() and not (Path(weights) / "config.json").is_file():
-        files = sorted(p for p in Path(weights).iterdir() if p.suffix in _ORIGINAL_SUFFIXES)
+    elif path is not None and path.is_file() and path.suffix in _ORIGINAL_SUFFIXES:
+        files = [path]
+    elif path is not None and path.is_dir() and not (path / "config.json").is_file():
+        files = sorted(p for p in path.iterdir() if p.suffix in _ORIGINAL_SUFFIXES)
     if s3d_weights is not None:
         files.append(Path(s3d_weights))
     elif not files:

@@ -119,7 +119,9 @@ class S3DFeatureExtractor:
     are taken as sampled at that rate already; they are resized and cropped like decoded ones.
     """
 
-    def __init__(self, model: S3D, windowing: S3DWindowing | None = None, batch_size: int = 8, warn_truncation: bool = True):
+    def __init__(
+        self, model: S3D, windowing: S3DWindowing | None = None, batch_size: int = 8, warn_truncation: bool = True
+    ):
         self.model = model.eval()
         self.windowing = windowing or S3DWindowing()
         self.batch_size = batch_size

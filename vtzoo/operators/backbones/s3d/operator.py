@@ -1,10 +1,12 @@
 """The ``s3d`` operator: S3D features of a video on their own (one feature per window).
 
-``embed_video`` returns, per video, every window's feature in ``tokens`` (N, L, 512) with
-``mask`` and their mean in ``pooled`` (the mean of L2-normalised window features, not itself
-normalised). The windowing comes from the card's preprocessing (MMPT's: 30 fps, 30-frame
-windows, 224 crop) and any :class:`S3DWindowing` field can be overridden at ``create`` time,
-e.g. ``vtzoo.create("s3d", window_frames=16, output="mixed_5c")``.
+``features`` returns, per video, its ``(windows, 512)`` features (the pipeline step
+``s3d.features``, whose output ``videoclip.embed_video`` takes as is); ``embed_video`` returns
+every window's feature in ``tokens`` (N, L, 512) with ``mask`` and their mean in ``pooled``
+(the mean of the L2-normalised window features, not itself normalised). The windowing comes
+from the card's preprocessing (MMPT's: 30 fps, 30-frame windows, 224 crop) and any
+:class:`S3DWindowing` field can be overridden at ``create`` time, e.g.
+``vtzoo.create("s3d", window_frames=16, output="mixed_5c")``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from vtzoo.registry.weights import build_model
 class S3DOperator(Operator):
     tasks = frozenset({VIDEO_EMBEDDING})
     default_variant = "howto100m-milnce"
+    # a pipeline step "s3d.features": per-video (windows, D) tensors, e.g. for videoclip/coot
+    pipeline_methods = ("features",)
 
     def __init__(self, model: S3D, card=None, device: str | torch.device = "cpu", windowing: S3DWindowing | None = None,
                  batch_size: int = 8):  # fmt: skip
@@ -41,13 +45,16 @@ class S3DOperator(Operator):
         model, _ = build_model(S3D, card, weights, overrides=config)
         return cls(model.eval(), card, device, S3DWindowing.from_dict(window_values), batch_size)
 
-    def embed_video(self, videos: Any) -> Embeddings:
+    def features(self, videos: Any) -> list[torch.Tensor]:
+        """Per-video window features, each ``(windows, D)`` (float32, CPU)."""
         items = list(videos) if isinstance(videos, (list, tuple)) else [videos]
         if not items:
-            raise ValueError("embed_video needs at least one video")
+            raise ValueError("features needs at least one video")
+        return [self.extractor(video).features.float().cpu() for video in items]
+
+    def embed_video(self, videos: Any) -> Embeddings:
         parts = []
-        for video in items:
-            feats = self.extractor(video).features.float().cpu()
+        for feats in self.features(videos):
             parts.append(
                 Embeddings(
                     pooled=feats.mean(dim=0, keepdim=True),

@@ -10,6 +10,7 @@ once, then, in list order, ``(torch.rand(shape) - 0.5) * scale + offset`` in flo
 from __future__ import annotations
 
 import hashlib
+import sys
 from typing import Any
 
 import torch
@@ -18,7 +19,11 @@ from vtzoo.registry.golden import GoldenError
 
 
 def _digest(tensor: torch.Tensor) -> str:
-    return hashlib.sha256(tensor.contiguous().numpy().astype(tensor.numpy().dtype.newbyteorder("<")).tobytes()).hexdigest()
+    """sha256 of the tensor's little-endian bytes (C order)."""
+    array = tensor.detach().cpu().contiguous().numpy()
+    if array.dtype.byteorder == ">" or (array.dtype.byteorder == "=" and sys.byteorder == "big"):
+        array = array.astype(array.dtype.newbyteorder("<"))
+    return hashlib.sha256(memoryview(array).cast("B")).hexdigest()
 
 
 def regenerate_weights(recipe: dict[str, Any], verify: bool = True) -> dict[str, torch.Tensor]:
