@@ -62,10 +62,7 @@ def cmd_cards(args: argparse.Namespace) -> int:
     from vtzoo.registry.cards import get_card, list_cards
 
     for name in list_cards(args.operator):
-        card = get_card(name)
-        where = f"hf://{card.hub.repo}@{card.hub.revision[:10]}" if card.hub else "no published weights"
-        nc = "  [non-commercial]" if card.non_commercial else ""
-        print(f"{name:40s} {where}{nc}")
+        print(get_card(name).summary())
     return EXIT_OK
 
 
@@ -327,12 +324,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("demo", help="the main job: prepare sample videos, then search them by text")
+    p = sub.add_parser("demo", help="the main job: index sample videos into Milvus Lite, then search them by text")
     p.add_argument("--dir", default="samples/videos", help="where the sample videos go (default: %(default)s)")
+    p.add_argument("--db", default=None, help="index database (default: vtzoo.db beside the videos' folder)")
     p.add_argument("--query", action="append", default=None, help="text query (repeatable)")
     p.add_argument("--top-k", type=int, default=3)
-    p.add_argument("--cache-dir", default=None)
-    _add_operator_args(p)
+    p.add_argument("--weights", default=None, help="CLIP4Clip weights (default: the card's, else random)")
     p.set_defaults(func=cmd_demo)
     return parser
 

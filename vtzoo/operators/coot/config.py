@@ -111,6 +111,9 @@ class CootConfig:
     net_text_global: CootNetworkConfig = field(default_factory=_global_net)
     # -- inputs (the original's dataset settings) --
     max_frames: int = 80  # per video and per clip; longer ones are subsampled (warned)
+    # clips per video / sentences per paragraph; the original has no limit (None), but the global
+    # nets' positional table has positional_max_len (1000) rows: more are cut (warned)
+    max_clips: int | None = None
     add_stop_frame: int = 2  # clip stop frame = ceil(fps * stop_sec) + add_stop_frame (YouCook2 2, ActivityNet 1)
     expand_segments: int = 0  # clips shorter than this many frames are widened (ActivityNet 10)
     # -- training losses (the yaml's train block) --

@@ -172,7 +172,17 @@ def limit_steps(features: torch.Tensor, max_frames: int, what: str) -> torch.Ten
     return features[torch.from_numpy(subsample_indices(features.shape[0], max_frames))]
 
 
-def video_batch(videos: Sequence[CootVideoFeatures], feature_dim: int, max_frames: int) -> dict[str, torch.Tensor]:
+def limit_count(count: int, max_count: int | None, what: str) -> int:
+    """How many clips / sentences to keep (the first ones), warning when some are dropped."""
+    if max_count is None or count <= max_count:
+        return count
+    warnings.warn(f"COOT: {what} has {count} items; only the first {max_count} are encoded (max_clips)",
+                  CootTruncationWarning, stacklevel=4)  # fmt: skip
+    return max_count
+
+
+def video_batch(videos: Sequence[CootVideoFeatures], feature_dim: int, max_frames: int,
+                max_clips: int | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """Videos -> the original batch fields (``vid_feat``, ``clip_feat`` flattened, masks True = padding)."""
     whole, clips, counts = [], [], []
     for n, video in enumerate(videos):
@@ -180,16 +190,18 @@ def video_batch(videos: Sequence[CootVideoFeatures], feature_dim: int, max_frame
             raise CootInputError(f"video {n}: features have {video.features.shape[-1]} values per step; this COOT "
                                  f"model takes {feature_dim}")  # fmt: skip
         whole.append(limit_steps(video.features, max_frames, f"video {n}"))
-        for i, (start, stop) in enumerate(video.clips):
+        keep = limit_count(len(video.clips), max_clips, f"video {n}")
+        for i, (start, stop) in enumerate(video.clips[:keep]):
             clips.append(limit_steps(video.features[start:stop], max_frames, f"video {n} clip {i}"))
-        counts.append(len(video.clips))
+        counts.append(keep)
     vid, vid_mask, vid_len = pad_sequences(whole)
     clip, clip_mask, clip_len = pad_sequences(clips)
     return {"vid_feat": vid, "vid_feat_mask": vid_mask, "vid_feat_len": vid_len, "clip_feat": clip,
             "clip_feat_mask": clip_mask, "clip_feat_len": clip_len, "clip_num": torch.tensor(counts)}  # fmt: skip
 
 
-def text_batch(paragraphs: Sequence[CootTextFeatures], feature_dim: int) -> dict[str, torch.Tensor]:
+def text_batch(paragraphs: Sequence[CootTextFeatures], feature_dim: int,
+               max_sentences: int | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """Paragraphs -> the original batch fields (``par_feat``, ``sent_feat`` flattened, masks True = padding)."""
     whole, sentences, counts = [], [], []
     for n, par in enumerate(paragraphs):
@@ -197,8 +209,9 @@ def text_batch(paragraphs: Sequence[CootTextFeatures], feature_dim: int) -> dict
             raise CootInputError(f"paragraph {n}: token features have {par.features.shape[-1]} values; this COOT "
                                  f"model takes {feature_dim}")  # fmt: skip
         whole.append(par.features)
-        sentences.extend(par.sentence_features())
-        counts.append(len(par.sentence_lengths))
+        keep = limit_count(len(par.sentence_lengths), max_sentences, f"paragraph {n}")
+        sentences.extend(par.sentence_features()[:keep])
+        counts.append(keep)
     par, par_mask, par_len = pad_sequences(whole)
     sent, sent_mask, sent_len = pad_sequences(sentences)
     return {"par_feat": par, "par_feat_mask": par_mask, "par_feat_len": par_len, "sent_feat": sent,

@@ -210,7 +210,7 @@ class CootOperator(Operator):
     def _run(self, level: str, items: list[Any]) -> list[tuple[CootLevelOutput, list[int]]]:
         """Encode in chunks; without ``pad_to``, items are grouped by clip/sentence count so the
         global net sees no padding and an item's embedding does not depend on its batch."""
-        counts = [len(i.clips) if level == "video" else len(i.sentence_lengths) for i in items]
+        counts = [min(self._count(level, i), self.max_clips) for i in items]
         groups: dict[int, list[int]] = {}
         for index, count in enumerate(counts):
             groups.setdefault(count if self.pad_to is None else 0, []).append(index)
@@ -221,15 +221,26 @@ class CootOperator(Operator):
                 chunk = members[start : start + self.batch_size]
                 with torch.inference_mode():
                     if level == "video":
-                        batch = video_batch([items[i] for i in chunk], cfg.video_feature_dim, cfg.max_frames)
+                        batch = video_batch([items[i] for i in chunk], cfg.video_feature_dim, cfg.max_frames,
+                                            self.max_clips)  # fmt: skip
                         batch = {k: v.to(self.device) for k, v in batch.items()}
                         out = self.model.encode_video(**batch, pad_to=self.pad_to)
                     else:
-                        batch = text_batch([items[i] for i in chunk], cfg.text_feature_dim)
+                        batch = text_batch([items[i] for i in chunk], cfg.text_feature_dim, self.max_clips)
                         batch = {k: v.to(self.device) for k, v in batch.items()}
                         out = self.model.encode_text(**batch, pad_to=self.pad_to)
                 results.append((out, chunk))
         return results
+
+    @property
+    def max_clips(self) -> int:
+        """Clips / sentences encoded per item: the config's ``max_clips``, at most the global nets' positions."""
+        table = min(self.config.net_video_global.positional_max_len, self.config.net_text_global.positional_max_len)
+        return table if self.config.max_clips is None else min(self.config.max_clips, table)
+
+    @staticmethod
+    def _count(level: str, item: Any) -> int:
+        return len(item.clips) if level == "video" else len(item.sentence_lengths)
 
     def _embeddings(self, level: str, items: list[Any]) -> Embeddings:
         if not items:
@@ -241,7 +252,7 @@ class CootOperator(Operator):
                 for j, i in enumerate(chunk):
                     rows[i] = out.low_padded[j, 0].float().cpu()
             return Embeddings(pooled=torch.stack(rows), extras={"level": "clip"})
-        width = max(len(i.clips) if level == "video" else len(i.sentence_lengths) for i in items)
+        width = max(min(self._count(level, i), self.max_clips) for i in items)
         if self.pad_to is not None:
             width = max(width, self.pad_to)
         pooled = [None] * n

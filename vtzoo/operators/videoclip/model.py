@@ -155,9 +155,13 @@ class VideoCLIPModel(PretrainedModel):
         return ids.expand(batch, 2)
 
     def check_video_features(
-        self, features: torch.Tensor, mask: torch.Tensor | None
+        self, features: torch.Tensor, mask: torch.Tensor | None, truncate: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Validate ``(B, T, D)`` features and ``(B, T)`` mask; truncate to ``max_video_len`` (with a warning)."""
+        """Validate ``(B, T, D)`` features and ``(B, T)`` mask; cut to ``max_video_len`` steps when ``truncate``.
+
+        Cutting warns when real (unmasked) seconds are dropped. The original's model does not
+        cut (its aligner does, before); ``truncate=False`` reproduces the model alone.
+        """
         dim = self.config.video_input_dim
         if features.dim() == 2:
             features = features.unsqueeze(0)
@@ -173,10 +177,10 @@ class VideoCLIPModel(PretrainedModel):
             raise VideoCLIPInputError(
                 f"video mask {tuple(mask.shape)} does not match features {tuple(features.shape[:2])}"
             )
-        if features.shape[1] == 0 or not bool(mask.bool().any(dim=1).all()):
-            raise VideoCLIPInputError("every video needs at least one valid second of features (got an empty one)")
+        # No valid second is allowed here, as in the original: the video then pools to its [SEP]
+        # alone. The operator refuses empty videos before they get here.
         limit = self.config.max_video_len
-        if features.shape[1] > limit:
+        if truncate and features.shape[1] > limit:
             if bool(mask[:, limit:].bool().any()):
                 warnings.warn(
                     f"VideoCLIP reads at most max_video_len={limit} seconds; the features after second "
@@ -190,14 +194,15 @@ class VideoCLIPModel(PretrainedModel):
     # -- towers -----------------------------------------------------------------------------
     def forward_video(
         self, features: torch.Tensor, mask: torch.Tensor | None = None, caps: torch.Tensor | None = None,
-        cmasks: torch.Tensor | None = None,
+        cmasks: torch.Tensor | None = None, truncate: bool = True,
     ) -> TowerOutput:  # fmt: skip
         """Per-second features (B, T, D) + mask (B, T) -> video tower output.
 
         ``caps``/``cmasks`` (optional) supply the special tokens as the original does (columns 0-1);
-        by default they are ``[CLS] [SEP]`` from the config, both attended.
+        by default they are ``[CLS] [SEP]`` from the config, both attended. Steps beyond
+        ``max_video_len`` are cut (with a warning) unless ``truncate=False``.
         """
-        features, mask = self.check_video_features(features, mask)
+        features, mask = self.check_video_features(features, mask, truncate)
         batch = features.shape[0]
         if caps is None:
             special_ids = self.special_ids(batch, features.device)
