@@ -69,9 +69,11 @@ def test_ircsn_last_clip_resamples_the_leftover_frames():
 def test_ircsn_tiny_shapes_and_bn_eps():
     model = IrCsnModel(IrCsnConfig(layers=[1, 1, 1, 1], num_classes=0)).eval()
     assert all(m.eps == 1e-3 for m in model.modules() if isinstance(m, torch.nn.BatchNorm3d))
-    stages = model.stages(torch.randn(1, 3, 8, 32, 32))
-    assert stages["layer4"].shape == (1, 2048, 1, 1, 1)  # T halves in layers 2-4 as well
-    assert model(torch.randn(2, 3, 8, 32, 32)).shape == (2, 2048)
+    with torch.no_grad():
+        stages = model.stages(torch.randn(2, 3, 8, 32, 32))
+    assert stages["stem"].shape == (2, 64, 8, 8, 8)  # the stem keeps T
+    assert stages["layer4"].shape == (2, 2048, 1, 1, 1)  # T halves in layers 2-4 as well
+    assert model.features(torch.randn(1, 3, 2, 16, 16)).shape == (1, 2048)
 
 
 def test_clip_expert_feeds_the_first_full_patches_of_the_228_crop():

@@ -165,3 +165,23 @@ def test_example_input_has_variant_resolution():
 def test_no_published_hub_weights_is_explained():
     with pytest.raises(vtzoo.VtzooError, match="no published weights"):
         vtzoo.create("movinet/a3-stream")
+
+
+def test_classification_through_a_pipeline(small_mp4):
+    from vtzoo.pipelines.pipeline import Pipeline
+
+    pipe = (
+        Pipeline(inputs=["path"])
+        .map("path", "clip", "video.decode", preprocess="movinet/a0-base")
+        .map("clip", "labels", "movinet.classify", variant="a0-base", weights=str(BASE_WEIGHTS))
+        .output("path", "labels")
+    )
+    row = pipe(small_mp4)
+    assert row["path"] == small_mp4
+    labels = row["labels"]
+    assert len(labels) == 5 and all(name in kinetics600_labels() for name, _ in labels)
+    # same answer as the operator on the file (the decode step pads to 50 frames; padding is dropped)
+    op = vtzoo.create("movinet/a0-base", weights=str(BASE_WEIGHTS))
+    direct = op.classify(small_mp4, top_k=5)[0]
+    assert [n for n, _ in labels] == [n for n, _ in direct]
+    np.testing.assert_allclose([s for _, s in labels], [s for _, s in direct], atol=1e-5)

@@ -134,23 +134,38 @@ WRITER = textwrap.dedent(
     import sys, time, torch
     from vtzoo.operators.base import Embeddings
     from vtzoo.pipelines.index import VectorIndex
-    db, video, ready = sys.argv[1], sys.argv[2], sys.argv[3]
+    db, video, ready, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     index = VectorIndex(db)
-    for i in range(400):
+    for i in range(count):
         index.upsert("shared", Embeddings(pooled=torch.tensor([[1.0, float(i)]])), video, start=float(i), end=float(i + 1), duration=500.0)
         if i == 5:
             open(ready, "w").close()
-        time.sleep(0.02)
+        time.sleep(0.02 if count > 10 else 0)
+    index.flush("shared")
     """
 )
 
 
-def test_search_from_another_process_while_an_index_job_writes(tmp_path):
-    db, ready = tmp_path / "shared.db", tmp_path / "ready"
+def _writer(tmp_path, count):
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
+    db, ready = tmp_path / "shared.db", tmp_path / "ready"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    writer = subprocess.Popen([sys.executable, str(script), str(db), str(SAMPLES[0]), str(ready)], env=env)
+    command = [sys.executable, str(script), str(db), str(SAMPLES[0]), str(ready), str(count)]
+    return db, ready, subprocess.Popen(command, env=env)
+
+
+def test_a_database_written_by_another_process_is_searchable_after_reopening(tmp_path):
+    db, _, writer = _writer(tmp_path, 8)
+    assert writer.wait(timeout=300) == 0
+    reader = VectorIndex(str(db))  # a fresh process's view: nothing loaded yet
+    assert reader.count("shared") == 8
+    hit = reader.search("shared", _emb([1.0, 7.0]), top_k=1)[0]
+    assert (hit["start"], hit["end"]) == (7.0, 8.0)
+
+
+def test_search_from_another_process_while_an_index_job_writes(tmp_path):
+    db, ready, writer = _writer(tmp_path, 400)
     try:
         deadline = time.time() + 120
         while not ready.exists() and time.time() < deadline:

@@ -128,6 +128,13 @@ def test_checkpoint_without_s3d_serves_features_but_refuses_raw_video(fairseq_ch
         op.embed_video(np.zeros((30, 32, 32, 3), dtype=np.uint8))
 
 
+def test_the_golden_safetensors_file_loads_directly(golden):
+    inputs, expected = golden
+    op = vtzoo.create("videoclip", weights=str(CASE / "original_state_dict.safetensors"), **TINY)
+    assert not op.s3d_trained
+    torch.testing.assert_close(op.embed_video(inputs["vfeats"][:1]).pooled, expected["pooled_video"][:1], atol=1e-5, rtol=0)
+
+
 def test_checkpoint_of_the_wrong_format_is_refused(tmp_path):
     path = tmp_path / "other.pth"
     torch.save({"model": {"encoder.layer.weight": torch.zeros(2, 2)}}, path)

@@ -154,6 +154,8 @@ class Engine:
                 tracker.done(row.index, row=row.values)
         finally:
             bar.close()
+            for op in self._ops.values():
+                op.finish()
         result.rows = [row for index in sorted(by_index) for row in by_index[index]]
         result.failures.sort(key=lambda f: f.index)
         return result

@@ -69,6 +69,7 @@ class VectorIndex:
         self.uri = uri
         self._lock = threading.RLock()
         self._hashes: dict[tuple[str, int, int], str] = {}
+        self._loaded: set[str] = set()
         self.client = self._connect(token)
         if is_local_uri(uri):
             self.token_root = Path(uri + ".tokens")
@@ -159,6 +160,22 @@ class VectorIndex:
             index_params.add_index(field_name="vector", metric_type="COSINE", index_type="AUTOINDEX")
             self.client.create_collection(name, schema=schema, index_params=index_params)
 
+    def _ensure_loaded(self, name: str) -> None:
+        """Milvus searches only loaded collections; a reopened database starts with none loaded."""
+        if name in self._loaded:
+            return
+        with self._lock:
+            state = str(self.client.get_load_state(name).get("state", ""))
+            if "Loaded" not in state or "NotLoad" in state:
+                self.client.load_collection(name)
+            self._loaded.add(name)
+
+    def flush(self, name: str) -> None:
+        """Seal what was written: Milvus then serves it from indexed segments, not a scanned buffer."""
+        if self.has_collection(name):
+            with self._lock:
+                self.client.flush(name)
+
     def dimension(self, name: str) -> int:
         info = self.client.describe_collection(name)
         for f in info["fields"]:
@@ -169,6 +186,7 @@ class VectorIndex:
     def count(self, name: str) -> int:
         if not self.has_collection(name):
             return 0
+        self._ensure_loaded(name)
         rows = self.client.query(name, filter="", output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
 
@@ -225,6 +243,7 @@ class VectorIndex:
         """Delete rows by id, or every row matching a filter expression (e.g. ``path like "a/%"``)."""
         if not self.has_collection(collection):
             raise VectorIndexError(f"collection '{collection}' does not exist in {self.uri}")
+        self._ensure_loaded(collection)
         with self._lock:
             result = self.client.delete(collection, ids=ids, filter=filter) if ids else self.client.delete(collection, filter=filter)
         count = result.get("delete_count", 0) if isinstance(result, dict) else len(result or [])
@@ -267,6 +286,7 @@ class VectorIndex:
                                    "(vtzoo index DIR)")
         if len(query) != 1:
             raise VectorIndexError(f"search takes one query embedding at a time, got {len(query)}")
+        self._ensure_loaded(collection)
         vector = torch.nn.functional.normalize(query.pooled[0].float(), dim=-1).tolist()
         limit = max(top_k, rerank_top if rerank_with is not None else 0)
         fields = ["path", "content_hash", "duration", "start", "end"]

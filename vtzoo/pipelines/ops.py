@@ -35,14 +35,22 @@ class PipelineOp:
     def call_batch(self, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
         return [self.call(*row) for row in rows]
 
+    def finish(self) -> None:
+        """Called after every run (e.g. to seal what an index op wrote)."""
+
 
 @dataclass
 class CallableOp(PipelineOp):
     fn: Callable[..., Any]
     params: dict[str, Any]
+    on_finish: Callable[[], None] | None = None
 
     def call(self, *values: Any) -> Any:
         return self.fn(*values, **self.params)
+
+    def finish(self) -> None:
+        if self.on_finish is not None:
+            self.on_finish()
 
 
 _BUILTIN: dict[str, Callable[..., PipelineOp]] = {}
@@ -215,7 +223,7 @@ def _index_upsert(context: OpContext, db: str = "./vtzoo.db", operator: str = ""
     def upsert(vec: Embeddings, path: str, start: float | None = None, end: float | None = None) -> str:
         return index.upsert(name, vec, path, start=start, end=end)
 
-    return CallableOp(upsert, {})
+    return CallableOp(upsert, {}, on_finish=lambda: index.flush(name))
 
 
 @pipeline_op("index.search")

@@ -219,6 +219,12 @@ def text_batch(paragraphs: Sequence[CootTextFeatures], feature_dim: int,
 
 
 def split_seconds(duration: float, clip_seconds: float) -> list[tuple[float, float]]:
-    """Consecutive segments of ``clip_seconds`` covering ``duration`` (the last one may be shorter)."""
+    """Consecutive segments of ``clip_seconds`` covering ``duration``; a last piece shorter than
+    half a segment joins the one before it (no slivers of a few frames)."""
+    if clip_seconds <= 0:
+        raise CootInputError(f"clip_seconds must be positive, got {clip_seconds}")
     count = max(1, math.ceil(duration / clip_seconds - 1e-9))
-    return [(i * clip_seconds, min(duration, (i + 1) * clip_seconds)) for i in range(count)]
+    if count > 1 and duration - (count - 1) * clip_seconds < clip_seconds / 2:
+        count -= 1
+    bounds = [i * clip_seconds for i in range(count)] + [duration]
+    return list(zip(bounds[:-1], bounds[1:]))

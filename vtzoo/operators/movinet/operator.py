@@ -126,15 +126,22 @@ class MovinetOperator(Operator):
         return clip.frames.permute(1, 0, 2, 3).contiguous()
 
     def _clips(self, videos: VideoInput | Sequence[VideoInput]) -> Iterator[torch.Tensor]:
-        """Yield model-ready (B, 3, T, H, W) batches. A 5-D tensor is taken as already prepared."""
+        """Yield model-ready (B, 3, T, H, W) batches. A 5-D tensor is taken as already prepared;
+        a ``VideoClip`` (a pipeline's decode step) as preprocessed, without its padded frames."""
         if isinstance(videos, torch.Tensor) and videos.dim() == 5:
             yield videos
             return
-        if isinstance(videos, (str, bytes, Path, np.ndarray)) or (isinstance(videos, torch.Tensor) and videos.dim() == 4):
+        if isinstance(videos, (str, bytes, Path, np.ndarray)) or _is_clip(videos) or (
+            isinstance(videos, torch.Tensor) and videos.dim() == 4
+        ):
             videos = [videos]
         for video in videos:
             if isinstance(video, torch.Tensor) and video.dim() == 5:
                 yield video
+            elif _is_clip(video):
+                # padded frames (mask 0) would enter the temporal averages: drop them
+                frames = video.frames[video.mask.bool()]
+                yield frames.permute(1, 0, 2, 3).unsqueeze(0)
             else:
                 yield self.load_clip(video).unsqueeze(0)  # clips differ in length: one at a time
 
@@ -254,6 +261,11 @@ class MovinetOperator(Operator):
         size = self.resolution
         gen = torch.Generator().manual_seed(0)
         return torch.rand((batch_size, 3, frames, size, size), generator=gen)
+
+
+def _is_clip(value: Any) -> bool:
+    """A ``vtzoo.operators.video.VideoClip`` (duck-typed: frames + mask)."""
+    return hasattr(value, "frames") and hasattr(value, "mask") and isinstance(value.frames, torch.Tensor)
 
 
 def _frame_tensor(frame: Any) -> torch.Tensor:

@@ -52,13 +52,17 @@ def split_original_state_dict(state_dict: Mapping[str, torch.Tensor]) -> tuple[d
 def convert_original_state_dict(state_dict: Mapping[str, torch.Tensor], config: Any = None) -> dict[str, torch.Tensor]:
     """Original keys (``MMFusionSeparate`` with or without ``mmmodel.``, and/or S3D) -> vtzoo keys."""
     towers, rest = split_original_state_dict(state_dict)
-    if not towers and not is_original_s3d(rest):
+    # S3D keys already under ``s3d.`` (a vtzoo file) pass through
+    converted_s3d = {k: v for k, v in rest.items() if k.startswith(S3D_PREFIX)}
+    rest = {k: v for k, v in rest.items() if not k.startswith(S3D_PREFIX)}
+    if not towers and not converted_s3d and not is_original_s3d(rest):
         sample = ", ".join(sorted(state_dict)[:5])
         raise WeightsError(
             "not a VideoCLIP checkpoint: expected MMPT keys (mmmodel.)video_encoder.* / text_encoder.* "
             f"and/or the S3D keys of s3d_howto100m.pth; first keys found: {sample}"
         )
     converted = {k: v for k, v in towers.items() if not _is_unused(k)}
+    converted.update(converted_s3d)
     if rest:
         converted.update({S3D_PREFIX + k: v for k, v in convert_s3d(rest).items()})
     return converted

@@ -46,7 +46,7 @@ from vtzoo.operators.videoclip.model import VideoCLIPInputError, VideoCLIPModel,
 from vtzoo.registry.operators import register_operator
 from vtzoo.registry.weights import WeightsError, build_model, config_from_dict, load_state_dict_strict
 
-_ORIGINAL_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar")
+_ORIGINAL_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar", ".safetensors")
 
 
 class MissingS3DWeightsError(VtzooError, RuntimeError):
@@ -212,7 +212,8 @@ class VideoCLIPOperator(Operator):
                 chunk = features[start : start + self.batch_size]
                 padded, mask = _pad_features(chunk, cfg.max_video_len, cfg.video_input_dim)
                 out = self.model.forward_video(padded.to(self.device), mask.to(self.device))
-                parts.append(Embeddings(pooled=out.pooled.float().cpu(), extras={"seconds": mask[:, : cfg.max_video_len].sum(1)}))
+                seconds = mask[:, : cfg.max_video_len].sum(1)
+                parts.append(Embeddings(pooled=out.pooled.float().cpu(), extras={"seconds": seconds}))
         return Embeddings.concat(parts)
 
     def similarity(self, text: Embeddings, video: Embeddings) -> torch.Tensor:

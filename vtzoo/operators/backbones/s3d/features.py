@@ -114,73 +114,95 @@ def window_features(
 class S3DFeatureExtractor:
     """Video (path, bytes, or decoded frames) -> per-window S3D features.
 
-    Decoding goes through :func:`vtzoo.operators.video.load_video` at ``windowing.fps``. Frames
+    Decoding goes through :func:`vtzoo.operators.video.load_video` at ``windowing.fps``, a chunk
+    of ``chunk_windows`` windows at a time (the frame grid is the same as one pass). Frames
     already decoded (numpy ``(T, H, W, C)`` / torch ``(T, C, H, W)``, uint8 or float in [0, 1])
     are taken as sampled at that rate already; they are resized and cropped like decoded ones.
     """
 
     def __init__(
-        self, model: S3D, windowing: S3DWindowing | None = None, batch_size: int = 8, warn_truncation: bool = True
+        self,
+        model: S3D,
+        windowing: S3DWindowing | None = None,
+        batch_size: int = 8,
+        warn_truncation: bool = True,
+        chunk_windows: int = 16,
     ):
         self.model = model.eval()
         self.windowing = windowing or S3DWindowing()
         self.batch_size = batch_size
+        self.chunk_windows = max(1, chunk_windows)  # windows decoded per load_video call
         # callers that phrase the warning themselves (VideoCLIP) turn this off and read ``truncated``
         self.warn_truncation = warn_truncation
 
-    def decode(self, source: Any):
-        """Decode and preprocess ``source`` into a :class:`~vtzoo.operators.video.VideoClip`."""
-        from vtzoo.operators.video import Preprocess, load_video
+    def _preprocess(self):
+        from vtzoo.operators.video import Preprocess
 
-        w = self.windowing
-        pre = Preprocess.from_card(w.preprocessing())
-        if _is_decoded(source):
-            # decoded frames are taken as sampled at the S3D rate already: keep every one
-            count = int(source.shape[0])
-            if count == 0:
-                raise EmptyVideoError("the clip has zero frames: there is nothing to extract S3D features from")
-            return load_video(source, num_frames=count, preprocess=pre)
-        # decode only the seconds that are used
-        end = None if w.max_windows is None else w.max_windows * w.window_frames / w.fps
-        return load_video(source, fps=w.fps, end=end, preprocess=pre)
+        return Preprocess.from_card(self.windowing.preprocessing())
 
     def _windows_in(self, duration: float | None) -> int:
-        """Windows a video of ``duration`` seconds has in full (0 when unknown)."""
+        """Windows of a video of ``duration`` seconds: round(duration * fps) frames, the last window padded."""
         if not duration or not np.isfinite(duration):
             return 0
         frames = int(round(duration * self.windowing.fps))
         return -(-frames // self.windowing.window_frames)
 
+    def _features(self, frames: torch.Tensor) -> torch.Tensor:
+        w = self.windowing
+        windows = frames_to_windows(frames, w.window_frames)
+        with torch.inference_mode():
+            return window_features(self.model, windows, self.batch_size, w.output, w.l2_normalize)
+
+    def _from_decoded(self, frames: Any) -> tuple[torch.Tensor, int, int, dict[str, Any]]:
+        """Frames already sampled at the S3D rate: keep every one (resized and cropped)."""
+        from vtzoo.operators.video import load_video
+
+        count = int(frames.shape[0])
+        if count == 0:
+            raise EmptyVideoError("the clip has zero frames: there is nothing to extract S3D features from")
+        w = self.windowing
+        limit = count if w.max_windows is None else min(count, w.max_windows * w.window_frames)
+        clip = load_video(frames[:limit], num_frames=limit, preprocess=self._preprocess())
+        full = -(-count // w.window_frames)
+        return self._features(clip.frames), limit, full, {"backend": clip.backend}
+
+    def _from_encoded(self, source: Any) -> tuple[torch.Tensor, int, int, dict[str, Any]]:
+        """Decode ``chunk_windows`` windows at a time (long videos never sit in memory whole)."""
+        from vtzoo.operators.video import load_video, probe_video
+
+        w = self.windowing
+        info = probe_video(source)
+        full = self._windows_in(info.duration)
+        if info.num_frames == 0 or full == 0:
+            raise EmptyVideoError(f"video {_describe(source)} has no frame")
+        used = full if w.max_windows is None else min(full, w.max_windows)
+        pre, window_seconds = self._preprocess(), w.window_frames / w.fps
+        parts, num_frames, backend = [], 0, None
+        for first in range(0, used, self.chunk_windows):
+            last = min(first + self.chunk_windows, used)
+            end = min(last * window_seconds, info.duration)
+            clip = load_video(source, fps=w.fps, start=first * window_seconds, end=end, preprocess=pre)
+            # at most the chunk's windows (a frame sampled on the boundary would open one more)
+            frames = clip.frames[clip.mask.bool()][: (last - first) * w.window_frames]
+            num_frames, backend = num_frames + frames.shape[0], clip.backend
+            parts.append(self._features(frames))
+        return torch.cat(parts), num_frames, full, {"backend": backend, "duration": info.duration}
+
     def __call__(self, source: Any) -> S3DFeatures:
         w = self.windowing
-        clip = self.decode(source)
-        frames = clip.frames
-        if getattr(clip, "mask", None) is not None:
-            frames = frames[clip.mask.bool()]
-        if frames.shape[0] == 0:
-            raise EmptyVideoError(f"video {_describe(source)} decoded to zero frames")
-        windows = frames_to_windows(frames, w.window_frames)
-        truncated = False
-        if w.max_windows is not None:
-            full = max(windows.shape[0], self._windows_in(getattr(clip, "duration", None)))
-            truncated = full > w.max_windows
-            if truncated and self.warn_truncation:
-                warnings.warn(
-                    f"video {_describe(source)} has {full} windows of {w.window_frames / w.fps:g} s; only the "
-                    f"first {w.max_windows} are used (max_windows)",
-                    stacklevel=2,
-                )
-            windows = windows[: w.max_windows]
-        with torch.inference_mode():
-            feats = window_features(self.model, windows, self.batch_size, w.output, w.l2_normalize)
-        return S3DFeatures(
-            features=feats,
-            num_frames=int(frames.shape[0]),
-            fps=w.fps,
-            truncated=truncated,
-            extras={"indices": getattr(clip, "indices", None), "backend": getattr(clip, "backend", None),
-                    "windowing": asdict(w)},  # fmt: skip
-        )
+        if _is_decoded(source):
+            feats, num_frames, full, extras = self._from_decoded(source)
+        else:
+            feats, num_frames, full, extras = self._from_encoded(source)
+        truncated = w.max_windows is not None and full > w.max_windows
+        if truncated and self.warn_truncation:
+            warnings.warn(
+                f"video {_describe(source)} has {full} windows of {w.window_frames / w.fps:g} s; only the "
+                f"first {w.max_windows} are used (max_windows)",
+                stacklevel=2,
+            )
+        extras["windowing"] = asdict(w)
+        return S3DFeatures(features=feats, num_frames=num_frames, fps=w.fps, truncated=truncated, extras=extras)
 
 
 def _is_decoded(source: Any) -> bool:
