@@ -4,7 +4,8 @@
                                [--repeats 5] [--reference PATH] [--markdown]
 
 For each batch size it reports parameters, GFLOPs per clip (torch.utils.flop_counter), clips/s and
-latency (median of timed repeats after a warm-up), and peak resident memory while running. The
+latency (median of timed repeats after a warm-up), and the peak resident memory the calls add on
+top of the loaded model (sampled from /proc while the first call and the repeats run). The
 model is the variant's full-size configuration with random weights (weights never change the
 cost). With ``--reference PATH`` it also runs the original implementation from a checkout at
 PATH with the same weights and input (where an adapter exists in benchmarks/references/) and
@@ -90,9 +91,10 @@ def time_call(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> list[floa
 
 
 def measure(label: str, fn: Callable[[], Any], params: int, batch: int, repeats: int) -> Figures:
-    flops = gflops(fn)
+    # memory first, from a cold call: what the activations add on top of the loaded model
     with PeakMemory() as mem:
         times = time_call(fn, repeats)
+    flops = gflops(fn)
     median = statistics.median(times)
     return Figures(label, batch, params, flops / batch, batch / median, median * 1e3, mem.peak - mem.base)
 
@@ -141,7 +143,7 @@ def run(args: argparse.Namespace) -> list[Figures]:
 
 
 def render(results: list[Figures], markdown: bool) -> str:
-    head = ["implementation", "batch", "params (M)", "GFLOPs/clip", "clips/s", "latency ms (median)", "peak RSS MB"]
+    head = ["implementation", "batch", "params (M)", "GFLOPs/clip", "clips/s", "latency ms (median)", "activation peak MB"]
     rows = [
         [r.label, str(r.batch), f"{r.params / 1e6:.2f}", f"{r.gflops_per_clip:.1f}", f"{r.clips_per_s:.2f}",
          f"{r.latency_ms:.0f}", f"{r.peak_rss_mb:.0f}"]

@@ -92,3 +92,13 @@ def test_wrong_architecture_lists_the_mismatch(tmp_path, yc2_case):
     with pytest.raises(WeightsError, match="shape mismatch"):
         vtzoo.create("coot", "youcook2-s3d", weights=str(path), hidden_dim=32, num_heads=2, video_feature_dim=512,
                      text_feature_dim=40)  # fmt: skip
+
+
+def test_model_from_pretrained_reads_the_2020_list(tmp_path, yc2_case):
+    from vtzoo.operators.coot import CootModel
+
+    path = tmp_path / "yc2.pth"
+    torch.save(to_legacy_list(yc2_case["state"]), path)
+    model = CootModel.from_pretrained(str(path), video_feature_dim=48, **TINY)
+    for key, value in yc2_case["state"].items():
+        assert torch.equal(model.state_dict()[key], value), key

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 TINY_CLIP = dict(embed_dim=32, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=16, vision_heads=1,
-                 context_length=77, vocab_size=49408, transformer_width=32, transformer_heads=1, transformer_layers=1)
+                 context_length=77, vocab_size=49408, transformer_width=64, transformer_heads=1, transformer_layers=1)
 TINY_TEXT = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
                  max_position_embeddings=64)
 TINY_MDMMT = dict(

@@ -113,3 +113,20 @@ def test_vggish_expert_timings_and_16bit_round_trip():
     assert np.allclose(seq.features[:, 0], expected, atol=1e-6)
     with pytest.raises(audio.AudioTooShort):
         expert.embed_waveform(np.zeros(8000), 16000)
+
+
+def test_clip_expert_loads_a_transformers_clip_folder(tmp_path):
+    from transformers import CLIPModel
+
+    from vtzoo.operators.backbones.clip import CLIPSizes
+    from vtzoo.operators.mdmmt.experts.build import build_expert
+
+    torch.manual_seed(0)
+    reference = CLIPModel(CLIPSizes(**TINY_CLIP).transformers_config()).eval()
+    reference.save_pretrained(tmp_path)
+    expert = build_expert("clip-frames", "CLIP", str(tmp_path), {"size": 36})
+    frames = torch.randn(2, 3, 36, 36)
+    with torch.no_grad():
+        expected = reference.get_image_features(pixel_values=frames[..., :32, :32])
+    expected = getattr(expected, "pooler_output", expected)
+    assert expert.dim == 32 and torch.allclose(expert.encode_frames(frames), expected, atol=1e-5)

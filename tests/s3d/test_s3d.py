@@ -138,7 +138,7 @@ def test_extractor_on_decoded_frames_gives_one_feature_per_window_and_truncates(
     frames = np.random.default_rng(0).integers(0, 256, size=(20, 40, 48, 3), dtype=np.uint8)
     with pytest.warns(UserWarning, match="only the first 2"):
         result = extractor(frames)
-    assert result.features.shape == (2, 512) and result.truncated and result.num_frames == 20
+    assert result.features.shape == (2, 512) and result.truncated and result.num_frames == 16
     with pytest.raises(EmptyVideoError):
         extractor(frames[:0])
 
@@ -166,3 +166,36 @@ def test_odd_and_partial_window_sizes_against_the_original(original_state_dict, 
         out = model.eval()(ref[f"{prefix}.video"])
     torch.testing.assert_close(out.video_embedding, ref[f"{prefix}.video_embedding"], atol=1e-4, rtol=0)
     torch.testing.assert_close(out.mixed_5c, ref[f"{prefix}.mixed_5c"], atol=1e-4, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def small_mp4(tmp_path_factory) -> Path:
+    """A 2.5 s, 30 fps, 64x48 video with moving content."""
+    import av
+
+    path = tmp_path_factory.mktemp("video") / "small.mp4"
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(75):
+            image = rng.integers(0, 256, size=(48, 64, 3), dtype=np.uint8)
+            image[:, (i % 64)] = 255
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def test_chunked_decoding_gives_the_features_of_one_pass(small_mp4):
+    torch.manual_seed(0)
+    model = S3D().eval()
+    windowing = S3DWindowing(resize=32, crop=32, window_frames=10)
+    one_pass = S3DFeatureExtractor(model, windowing, chunk_windows=100)(str(small_mp4))
+    chunked = S3DFeatureExtractor(model, windowing, chunk_windows=2)(str(small_mp4))
+    # 2.5 s at 30 fps = 75 frames -> 8 windows of 10 frames, the last one half zero-padded
+    assert one_pass.features.shape == (8, 512) and one_pass.num_frames == 75
+    torch.testing.assert_close(chunked.features, one_pass.features)
+    capped = S3DFeatureExtractor(model, S3DWindowing(resize=32, crop=32, window_frames=10, max_windows=3))
+    with pytest.warns(UserWarning, match="has 8 windows"):
+        first = capped(str(small_mp4))
+    torch.testing.assert_close(first.features, one_pass.features[:3])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -51,20 +53,44 @@ def golden():
     return case.inputs(), case.outputs()
 
 
+def _class_in_module(module_name: str, class_name: str) -> type:
+    """A class pickle names as ``module_name.class_name`` (the module exists only while saving)."""
+    module = types.ModuleType(module_name)
+    cls = type(class_name, (), {"__module__": module_name})
+    setattr(module, class_name, cls)
+    sys.modules[module_name] = module
+    return cls
+
+
+def _save_with_classes(obj_factory, path: Path, *qualified: str) -> None:
+    classes = [_class_in_module(*name.rsplit(".", 1)) for name in qualified]
+    try:
+        torch.save(obj_factory(*classes), path)
+    finally:
+        for name in qualified:
+            sys.modules.pop(name.rsplit(".", 1)[0], None)
+
+
 @pytest.fixture(scope="module")
 def fairseq_checkpoint(tmp_path_factory) -> Path:
-    """The golden weights in the release layout: a fairseq checkpoint with pickled non-tensor entries."""
+    """The golden weights in the release layout: a fairseq checkpoint with pickled non-tensor entries
+    (an OmegaConf config and fairseq meters, whose packages are not installed here)."""
     towers = load_file(str(CASE / "original_state_dict.safetensors"))
     path = tmp_path_factory.mktemp("release") / "checkpoint_best.pt"
-    torch.save(
-        {
+
+    def checkpoint(dict_config, meter):
+        cfg, average = dict_config(), meter()
+        cfg.__dict__.update(content={"model": {"_name": "mmfusionseparate"}}, fp16=True)
+        average.__dict__.update(val=0.3, count=10)
+        return {
             "args": argparse.Namespace(arch="mmfusion", fp16=True),
+            "cfg": cfg,
             "model": {f"mmmodel.{k}": v for k, v in towers.items()},
             "optimizer_history": [{"criterion_name": "MMCriterion", "num_updates": 10}],
-            "extra_state": {"best": np.float64(1.5), "metrics": np.zeros(2)},
-        },
-        path,
-    )
+            "extra_state": {"best": np.float64(1.5), "metrics": {"train": average}},
+        }
+
+    _save_with_classes(checkpoint, path, "omegaconf.dictconfig.DictConfig", "fairseq.logging.meters.AverageMeter")
     return path
 
 
@@ -92,12 +118,19 @@ def test_full_size_parameter_count():
     assert count(model.s3d) == sum(v.numel() for k, v in s3d.items() if not k.endswith(buffers)) == 9_670_800
 
 
-def test_fairseq_checkpoint_is_read_without_unpickling_its_objects(fairseq_checkpoint):
+def test_fairseq_checkpoint_is_read_without_unpickling_its_objects(fairseq_checkpoint, tmp_path):
+    assert "omegaconf" not in sys.modules and "fairseq" not in sys.modules
     sd = read_original_checkpoint(fairseq_checkpoint)
+    assert "omegaconf" not in sys.modules and "fairseq" not in sys.modules
     assert all(k.startswith("mmmodel.") for k in sd) and len(sd) == 70
     converted = convert_original_state_dict(sd)
     assert not any(k.endswith("position_ids") or ".pooler." in k for k in converted)
     assert "video_encoder.videomlp.linear1.weight" in converted and len(converted) == 70 - 2 - 4
+    # a class from any other module is refused, named
+    other = tmp_path / "other.pt"
+    _save_with_classes(lambda payload: {"model": {"w": torch.zeros(1)}, "x": payload()}, other, "evil.Payload")
+    with pytest.raises(WeightsError, match="evil.Payload"):
+        read_original_checkpoint(other)
 
 
 def test_original_release_through_the_registry_reproduces_the_reference(fairseq_checkpoint, s3d_release, golden):

@@ -101,6 +101,10 @@ def _model_case(case: GoldenCase) -> dict[str, Any]:
 
 def _loss_case(case: GoldenCase) -> dict[str, Any]:
     cfg = case.config
+    loss_class = str(cfg.get("loss_class", "CycleConsistencyLoss"))
+    if not loss_class.endswith("CycleConsistencyLoss"):
+        raise GoldenError(f"coot: loss case for {loss_class!r} is not supported (CycleConsistencyLoss only; the "
+                          "contrastive losses are covered by the model cases)")  # fmt: skip
     x = case.inputs()
     args = (x["clip_emb"], x["clip_mask"], x["clip_lens"], x["sent_emb"], x["sent_mask"], x["sent_lens"])
     ctor_all = cfg.get("ctor_all") or {"num_samples": -1, "compute_half_cycles": True}

@@ -166,6 +166,22 @@ class CootModel(PretrainedModel):
                 raise ValueError(f"net_{level}_global: cross-attention size {glob.crossatn.hidden_dim} must equal the "
                                  f"context size {local.output_size}")  # fmt: skip
 
+    @classmethod
+    def from_pretrained(cls, weights, strict: bool = True, **overrides) -> "CootModel":
+        """Also reads the original ``.pth`` layouts (the 2020 list of four state dicts, or the later
+        per-network dict), which are not flat state dicts; config = defaults + ``overrides``."""
+        from pathlib import Path
+
+        from vtzoo.operators.coot.convert import load_original_checkpoint
+        from vtzoo.registry.weights import config_from_dict, load_state_dict_strict
+
+        path = Path(weights) if isinstance(weights, (str, Path)) and not str(weights).startswith("hf://") else None
+        if path is None or not path.is_file() or path.suffix == ".safetensors":
+            return super().from_pretrained(weights, strict=strict, **overrides)
+        model = cls(config_from_dict(CootConfig, overrides, str(path)))
+        load_state_dict_strict(model, convert_original_state_dict(load_original_checkpoint(path)), str(path), strict)
+        return model.eval()
+
     @property
     def clip_dim(self) -> int:
         return self.net_video_local.output_size

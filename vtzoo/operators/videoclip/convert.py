@@ -14,13 +14,16 @@ S3D keys under ``s3d.`` (without its word-embedding text branch). Either file ma
 or both merged into one dict.
 
 fairseq checkpoints also pickle their training config (``argparse.Namespace`` / OmegaConf),
-optimizer state and numpy scalars, which ``torch.load(weights_only=True)`` refuses.
+optimizer state, meters and numpy scalars, which ``torch.load(weights_only=True)`` refuses.
 :func:`read_original_checkpoint` still loads them with ``weights_only=True``: it allow-lists
-every such non-tensor class as an inert placeholder (no code of theirs runs), then keeps tensors.
+the classes of those modules as inert stand-ins (no code of theirs runs), then keeps tensors.
 """
 
 from __future__ import annotations
 
+import re
+import threading
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -28,6 +31,7 @@ import torch
 
 from vtzoo.operators.backbones.s3d.convert import convert_original_state_dict as convert_s3d
 from vtzoo.operators.backbones.s3d.convert import is_original_s3d
+from vtzoo.registry.safe_pickle import InertObject
 from vtzoo.registry.weights import WeightsError, read_state_dict, unwrap_state_dict
 
 WRAPPER_PREFIX = "mmmodel."
@@ -76,37 +80,52 @@ def has_tower_weights(converted: Mapping[str, torch.Tensor]) -> bool:
     return any(k.startswith(TOWERS) for k in converted)
 
 
-class _InertPickled:
-    """Placeholder for a pickled non-tensor object (config, numpy scalar, ...): stores, never runs."""
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        self.args, self.kwargs = args, kwargs
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
+# Where the non-tensor objects of a fairseq checkpoint come from: its OmegaConf training config
+# (``cfg``), fairseq's meters (``extra_state``), and the typing/collections/enum/numpy/argparse
+# pieces those pickle. Only classes of these top-level modules get inert stand-ins.
+FAIRSEQ_PICKLED_MODULES = ("omegaconf", "fairseq", "typing", "collections", "enum", "argparse", "numpy", "pathlib")
+_LOCK = threading.Lock()
 
 
 def read_original_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
-    """Tensors of an original checkpoint (fairseq ``.pt`` or plain ``.pth``), read with ``weights_only=True``."""
+    """Tensors of an original checkpoint (fairseq ``.pt``, plain ``.pth`` or ``.safetensors``).
+
+    Read with ``torch.load(weights_only=True)`` always. A fairseq checkpoint's config and meter
+    objects are replaced by inert stand-ins (they record their pickled state and never import
+    or call anything); a class from any other module is refused, naming it.
+    """
     path = Path(path)
     try:
         return read_state_dict(path)
     except WeightsError as first_error:
-        if path.suffix == ".safetensors" or not path.is_file():
+        if path.suffix == ".safetensors" or not path.is_file() or not zipfile.is_zipfile(path):
             raise
         try:
-            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+            names = list(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
         except Exception:
             raise first_error from None
-        placeholders = [(type(name.rsplit(".", 1)[-1], (_InertPickled,), {}), name) for name in unsafe]
+        refused = sorted({n for n in names if n.split(".")[0] not in FAIRSEQ_PICKLED_MODULES})
+        if refused:
+            raise WeightsError(
+                f"checkpoint {path} pickles class(es) {', '.join(refused)}, which vtzoo will not unpickle "
+                "(only tensors, and inert stand-ins for a fairseq checkpoint's config and meters)"
+            ) from None
+        if not names:
+            raise first_error
+        stand_ins = [(_stand_in(name), name) for name in names]
         try:
-            with torch.serialization.safe_globals(placeholders):
+            # safe_globals is process-wide state: one load at a time
+            with _LOCK, torch.serialization.safe_globals(stand_ins):
                 obj = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as exc:
             raise WeightsError(
                 f"checkpoint {path} could not be read with torch.load(weights_only=True): {exc}"
             ) from None
         return unwrap_state_dict(_tensor_dict(obj), path)
+
+
+def _stand_in(name: str) -> type[InertObject]:
+    return type("Inert_" + re.sub(r"\W", "_", name), (InertObject,), {"qualified_name": name})
 
 
 def _tensor_dict(obj: Any) -> Any:

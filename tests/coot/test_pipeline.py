@@ -1,0 +1,58 @@
+"""Video-paragraph and clip-sentence retrieval through vtzoo pipelines (registry op names)."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from vtzoo.operators.coot.golden import retrieval_ranks
+from vtzoo.operators.coot.inputs import CootTextFeatures, CootVideoFeatures, split_seconds
+from vtzoo.pipelines.pipeline import Pipeline
+
+from .conftest import TINY, fixture_paragraphs, fixture_videos
+
+
+def _params(case, **extra):
+    return {"variant": "youcook2-s3d", "weights": str(case["weights"]), "video_feature_dim": 48, **TINY, **extra}
+
+
+def _pooled(rows, column="vec"):
+    return torch.cat([row[column].pooled for row in rows])
+
+
+def test_video_paragraph_retrieval(yc2_case):
+    layout = json.loads((yc2_case["path"] / "config.json").read_text())["batch_layout"]
+    params = _params(yc2_case, pad_to=3)  # the original's batch padding, to compare with its ranks
+    videos = Pipeline(inputs=["video"]).map("video", "vec", "coot.embed_video", **params).output("vec")
+    texts = Pipeline(inputs=["paragraph"]).map("paragraph", "vec", "coot.embed_text", **params).output("vec")
+    video_rows = videos.run(fixture_videos(yc2_case["inputs"], layout), progress=False).rows
+    text_rows = texts.run(fixture_paragraphs(yc2_case["inputs"], layout), progress=False).rows
+    v, t = _pooled(video_rows), _pooled(text_rows)
+    ref = yc2_case["outputs"]
+    assert torch.allclose(v, ref["vid_emb"], atol=1e-5) and torch.allclose(t, ref["par_emb"], atol=1e-5)
+    scores = (t / t.norm(dim=-1, keepdim=True)) @ (v / v.norm(dim=-1, keepdim=True)).T  # paragraphs x videos
+    ranks, top1 = retrieval_ranks(scores)
+    assert torch.equal(ranks, ref["retrieval.par2vid_ranks"]) and torch.equal(top1, ref["retrieval.par2vid_top1"])
+
+
+def test_clip_sentence_retrieval(yc2_case):
+    x, ref = yc2_case["inputs"], yc2_case["outputs"]
+    params = _params(yc2_case, level="clip")
+    clips = Pipeline(inputs=["clip"]).map("clip", "vec", "coot.embed_video", **params).output("vec")
+    sentences = Pipeline(inputs=["sentence"]).map("sentence", "vec", "coot.embed_text", **params).output("vec")
+    clip_items = [CootVideoFeatures(x["clip_feat"][i, : int(x["clip_feat_len"][i])]) for i in range(5)]
+    sent_items = [CootTextFeatures(x["sent_feat"][i, : int(x["sent_feat_len"][i])], [int(x["sent_feat_len"][i])])
+                  for i in range(5)]  # fmt: skip
+    c = _pooled(clips.run(clip_items, progress=False).rows)
+    s = _pooled(sentences.run(sent_items, progress=False).rows)
+    scores = (s / s.norm(dim=-1, keepdim=True)) @ (c / c.norm(dim=-1, keepdim=True)).T
+    assert torch.allclose(scores, ref["sim_clip_sent"].T, atol=1e-5)
+    ranks, top1 = retrieval_ranks(scores)
+    assert torch.equal(ranks, ref["retrieval.sent2clip_ranks"]) and torch.equal(top1, ref["retrieval.sent2clip_top1"])
+
+
+def test_split_seconds_by_hand():
+    assert split_seconds(5.0, 2.0) == [(0.0, 2.0), (2.0, 4.0), (4.0, 5.0)]
+    assert split_seconds(4.004, 2.0) == [(0.0, 2.0), (2.0, 4.004)]  # a 4 ms tail joins the last clip
+    assert split_seconds(1.0, 10.0) == [(0.0, 1.0)]
