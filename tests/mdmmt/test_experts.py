@@ -70,9 +70,10 @@ def test_ircsn_tiny_shapes_and_bn_eps():
     model = IrCsnModel(IrCsnConfig(layers=[1, 1, 1, 1], num_classes=0)).eval()
     assert all(m.eps == 1e-3 for m in model.modules() if isinstance(m, torch.nn.BatchNorm3d))
     with torch.no_grad():
-        stages = model.stages(torch.randn(2, 3, 8, 32, 32))
-    assert stages["stem"].shape == (2, 64, 8, 8, 8)  # the stem keeps T
-    assert stages["layer4"].shape == (2, 2048, 1, 1, 1)  # T halves in layers 2-4 as well
+        stages = model.stages(torch.randn(1, 3, 8, 32, 32))
+    assert stages["stem"].shape == (1, 64, 8, 8, 8)  # the stem keeps T
+    assert stages["layer2"].shape == (1, 512, 4, 4, 4)  # T halves in layers 2-4 as well
+    assert stages["layer4"].shape == (1, 2048, 1, 1, 1)
     assert model.features(torch.randn(1, 3, 2, 16, 16)).shape == (1, 2048)
 
 
@@ -130,3 +131,31 @@ def test_clip_expert_loads_a_transformers_clip_folder(tmp_path):
         expected = reference.get_image_features(pixel_values=frames[..., :32, :32])
     expected = getattr(expected, "pooler_output", expected)
     assert expert.dim == 32 and torch.allclose(expert.encode_frames(frames), expected, atol=1e-5)
+
+
+def test_too_short_audio_makes_a_missing_expert_with_a_warning():
+    from vtzoo.operators.mdmmt.collate import ExpertSequence
+    from vtzoo.operators.mdmmt.experts.extractors import run_experts
+
+    def short_audio(source):
+        raise audio.AudioTooShort("audio of 0.500 s is shorter than one VGGish window (0.96 s)")
+
+    def frames(source):
+        return ExpertSequence(np.ones((2, 4)), [[0.0, 1.0], [1.0, 2.0]])
+
+    with pytest.warns(UserWarning, match="'tf_vggish'.*missing expert"):
+        out = run_experts({"CLIP": frames, "tf_vggish": short_audio}, "clip.mp4")
+    assert list(out) == ["CLIP"]
+
+
+def test_full_size_expert_networks():
+    from vtzoo.operators.mdmmt.experts.vggish import VggishConfig, VggishModel
+
+    with torch.device("meta"):
+        vggish = VggishModel(VggishConfig())
+        csn = IrCsnModel(IrCsnConfig())
+    # VGGish: 72,141,184 parameters (fixture config 'params_total'); pproc buffers are not parameters
+    assert sum(p.numel() for p in vggish.parameters()) == 72_141_184
+    # irCSN-152: 29,854,992 float state-dict values incl. BatchNorm running statistics (fixture README)
+    floats = sum(v.numel() for v in csn.state_dict().values() if v.is_floating_point())
+    assert floats == 29_854_992 and len(csn.state_dict()) == 932

@@ -54,11 +54,12 @@ def golden():
 
 
 def _class_in_module(module_name: str, class_name: str) -> type:
-    """A class pickle names as ``module_name.class_name`` (the module exists only while saving)."""
-    module = types.ModuleType(module_name)
+    """A class pickle names as ``module_name.class_name`` (its modules exist only while saving)."""
+    parts = module_name.split(".")
+    for i in range(1, len(parts) + 1):
+        sys.modules.setdefault(".".join(parts[:i]), types.ModuleType(".".join(parts[:i])))
     cls = type(class_name, (), {"__module__": module_name})
-    setattr(module, class_name, cls)
-    sys.modules[module_name] = module
+    setattr(sys.modules[module_name], class_name, cls)
     return cls
 
 
@@ -67,8 +68,9 @@ def _save_with_classes(obj_factory, path: Path, *qualified: str) -> None:
     try:
         torch.save(obj_factory(*classes), path)
     finally:
-        for name in qualified:
-            sys.modules.pop(name.rsplit(".", 1)[0], None)
+        for name in list(sys.modules):
+            if name.split(".")[0] in {q.split(".")[0] for q in qualified}:
+                del sys.modules[name]
 
 
 @pytest.fixture(scope="module")

@@ -49,22 +49,32 @@ def register_operator(name: str) -> Callable[[O], O]:
     return decorator
 
 
-def _load_builtin() -> None:
-    import vtzoo.operators as pkg
+# Built-in families live in vtzoo/operators/<family>/; shared backbones that are operators in
+# their own right (S3D feature extraction) in vtzoo/operators/backbones/<name>/.
+_FAMILY_PACKAGES = ("vtzoo.operators", "vtzoo.operators.backbones")
 
-    for module in pkgutil.iter_modules(pkg.__path__):
-        if not module.ispkg:
-            continue
-        spec = importlib.util.find_spec(f"{pkg.__name__}.{module.name}.operator")
-        if spec is not None:
-            importlib.import_module(f"{pkg.__name__}.{module.name}.operator")
+
+def _load_builtin() -> None:
+    for package_name in _FAMILY_PACKAGES:
+        package = importlib.import_module(package_name)
+        for module in pkgutil.iter_modules(package.__path__):
+            if module.ispkg:
+                _import_operator_module(f"{package_name}.{module.name}")
+
+
+def _import_operator_module(package: str) -> None:
+    try:
+        found = importlib.util.find_spec(package) is not None and importlib.util.find_spec(f"{package}.operator") is not None
+    except ModuleNotFoundError:  # a plain module (e.g. backbones/clip.py), not a family package
+        return
+    if found:
+        importlib.import_module(f"{package}.operator")
 
 
 def _import_family(name: str) -> None:
-    module = f"vtzoo.operators.{name}.operator"
-    if name.isidentifier() and importlib.util.find_spec(f"vtzoo.operators.{name}") is not None:
-        if importlib.util.find_spec(module) is not None:
-            importlib.import_module(module)
+    if name.isidentifier():
+        for package_name in _FAMILY_PACKAGES:
+            _import_operator_module(f"{package_name}.{name}")
 
 
 def _load_entry_points() -> None:

@@ -7,8 +7,8 @@ numpy scalars. ``torch.load(weights_only=True)`` refuses those. This module retr
 state it is given and never imports, calls or builds the original class. Any other class is
 refused with an error naming the file and the class.
 
-Only names on :data:`INERT_GLOBALS` are ever stood in for; the module of a pickled class is
-never imported.
+Only names on :data:`INERT_GLOBALS`, or of the modules in :data:`INERT_MODULES`, are ever stood
+in for; the module of a pickled class is never imported.
 """
 
 from __future__ import annotations
@@ -68,6 +68,18 @@ INERT_GLOBALS: tuple[str, ...] = (
     "numpy._core.multiarray.scalar",
     "numpy._core.multiarray._reconstruct",
 )
+
+# Whole modules whose classes only ever appear in checkpoints as training configuration: fairseq
+# checkpoints (VideoCLIP) pickle their OmegaConf config and fairseq meters, with the typing, enum,
+# collections and numpy pieces those objects hold. Their classes get stand-ins too; the modules
+# are never imported.
+INERT_MODULES: tuple[str, ...] = ("omegaconf", "fairseq", "typing", "enum", "collections", "numpy")
+
+
+def is_inert(name: str) -> bool:
+    """Whether the pickled global ``name`` may be replaced by an inert stand-in."""
+    return name in INERT_GLOBALS or name.split(".", 1)[0] in INERT_MODULES
+
 
 _UNSUPPORTED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 _UNBUILDABLE = re.compile(r"but got (<class '[^']+'>|[\w.]+)")
@@ -160,25 +172,31 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         first = exc
     except Exception as exc:
         raise _error(f"checkpoint {path} could not be read by torch.load: {_cause(exc)}") from None
-    names = _pickled_globals(path, first)
-    unknown = [n for n in names if n not in _STAND_INS]
-    if unknown or not names:
-        raise _refusal(path, unknown) if unknown else _error(
-            f"checkpoint {path} could not be read with torch.load(weights_only=True): {_cause(first)}"
-        )
-    allowed = [(cls, name) for name, cls in _STAND_INS.items()]
-    with _LOCK, torch.serialization.safe_globals(allowed):
-        try:
-            return torch.load(str(path), map_location=map_location, weights_only=True)
-        except pickle.UnpicklingError as exc:
-            named = _UNSUPPORTED_GLOBAL.findall(str(exc)) or _UNBUILDABLE.findall(str(exc))
-            if named:
-                raise _refusal(path, named) from None
-            raise _error(
-                f"checkpoint {path} could not be read with torch.load(weights_only=True): {_cause(exc)}"
-            ) from None
-        except Exception as exc:
-            raise _error(f"checkpoint {path} could not be read by torch.load: {_cause(exc)}") from None
+    names = set(_pickled_globals(path, first))
+    # A legacy (non-zip) pickle names one refused class per attempt: learn them one at a time.
+    for _ in range(64):
+        unknown = sorted(n for n in names if not is_inert(n))
+        if unknown or not names:
+            raise _refusal(path, unknown) if unknown else _error(
+                f"checkpoint {path} could not be read with torch.load(weights_only=True): {_cause(first)}"
+            )
+        allowed = [(_STAND_INS.get(n) or _stand_in(n), n) for n in sorted(names | set(_STAND_INS))]
+        with _LOCK, torch.serialization.safe_globals(allowed):
+            try:
+                return torch.load(str(path), map_location=map_location, weights_only=True)
+            except pickle.UnpicklingError as exc:
+                named = set(_UNSUPPORTED_GLOBAL.findall(str(exc))) - names
+                if not named:
+                    unbuildable = _UNBUILDABLE.findall(str(exc))
+                    if unbuildable:
+                        raise _refusal(path, unbuildable) from None
+                    raise _error(
+                        f"checkpoint {path} could not be read with torch.load(weights_only=True): {_cause(exc)}"
+                    ) from None
+                names |= named
+            except Exception as exc:
+                raise _error(f"checkpoint {path} could not be read by torch.load: {_cause(exc)}") from None
+    raise _error(f"checkpoint {path} pickles too many distinct classes to stand in for")
 
 
 def strip_inert(obj: Any) -> Any:

@@ -81,10 +81,12 @@ class ResolvedWeights:
     card: WeightCard | None = None  # the card these weights were published with, if any
     folder: Path | None = None  # the (snapshot) folder the files came from
 
-    def state_dict(self) -> StateDict:
+    def state_dict(self, reader: Callable[[Path], StateDict] | None = None) -> StateDict:
+        """Every file's tensors, read by ``reader`` (a family's own checkpoint layout) or
+        :func:`read_state_dict`."""
         merged: StateDict = {}
         for file in self.files:
-            merged.update(read_state_dict(file))
+            merged.update((reader or read_state_dict)(file))
         return merged
 
 
@@ -574,7 +576,8 @@ def build_model(
         return model, resolved
     if resolved.card is not None:  # the card's published weights: its licence applies
         resolved.card.warn_if_non_commercial()
-    state_dict = resolved.state_dict()
+    reader = model_class.read_checkpoint if resolved.kind == "checkpoint" else None
+    state_dict = resolved.state_dict(reader)
     if resolved.kind == "vtzoo" or resolved.format == VTZOO_FORMAT:
         load_state_dict_strict(model, state_dict, resolved.origin, strict)
         return model, resolved
@@ -632,6 +635,8 @@ class PretrainedModel(torch.nn.Module):
     family: str = ""
     config_class: type = object
     converters: dict[str, Converter] = {}
+    # reads an original checkpoint file whose layout is not a flat state dict (None: read_state_dict)
+    read_checkpoint: Callable[[Path], StateDict] | None = None
 
     def __init__(self, config: Any):
         super().__init__()

@@ -100,7 +100,10 @@ def convert_original_state_dict(state_dict: Mapping[str, torch.Tensor], config: 
 
 
 def load_original_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a released ``.pth`` (``torch.load(weights_only=True)``; never arbitrary unpickling) -> flat dict."""
+    """Read a released ``.pth`` (either layout) or a flat ``.safetensors`` -> flat original keys.
+
+    Pickled files go through vtzoo's safe loader (``torch.load(weights_only=True)``); nothing is
+    ever unpickled beyond tensors and plain containers."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"checkpoint {path} does not exist")
@@ -108,12 +111,9 @@ def load_original_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
         return flatten_original_checkpoint(load_file(str(path)), str(path))
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - report what the safe unpickler refused
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"checkpoint {path} could not be read with torch.load(weights_only=True): {first}") from None
-    return flatten_original_checkpoint(obj, str(path))
+    from vtzoo.registry.safe_pickle import load_checkpoint_tensors
+
+    return flatten_original_checkpoint(load_checkpoint_tensors(path), str(path))
 
 
 def to_legacy_list(state_dict: Mapping[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:

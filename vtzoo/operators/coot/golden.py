@@ -31,7 +31,10 @@ def config_from_case(config: Mapping[str, Any]) -> CootConfig:
     text_dim = dataset.get("text_feat_dim", dims.get("net_text_local"))
     if video_dim is None or text_dim is None:
         raise GoldenError("coot case: feature sizes missing (tiny_config.dataset.vid_feat_dim / text_feat_dim)")
-    losses = block.get("train_losses") or {}
+    losses = block.get("train_losses")
+    if not losses:  # fall back to the full paper config's training block, when the case has one
+        full = (config.get("full_config") or {}).get(config.get("full_config_this_variant", ""), {})
+        losses = full.get("train") or {}
     train = {"contrastive_loss_config": losses.get("contrastive_loss_config") or {}}
     if "loss_cycle_cons" in losses:
         train["loss_cycle_cons"] = losses["loss_cycle_cons"]

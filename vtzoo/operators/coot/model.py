@@ -24,7 +24,7 @@ from torch import nn
 
 from vtzoo.operators.base import VtzooError
 from vtzoo.operators.coot.config import NETWORK_NAMES, CootConfig, CootNetworkConfig
-from vtzoo.operators.coot.convert import convert_original_state_dict
+from vtzoo.operators.coot.convert import convert_original_state_dict, load_original_checkpoint
 from vtzoo.operators.coot.layers import (
     MLP,
     LearnableClsToken,
@@ -152,6 +152,8 @@ class CootModel(PretrainedModel):
     family = "coot"
     config_class = CootConfig
     converters = {"original": convert_original_state_dict}
+    # released .pth files are a list (2020) or a dict of the four networks' state dicts
+    read_checkpoint = staticmethod(load_original_checkpoint)
 
     def __init__(self, config: CootConfig):
         super().__init__(config)
@@ -165,22 +167,6 @@ class CootModel(PretrainedModel):
             if glob.use_context and glob.crossatn.hidden_dim != local.output_size:
                 raise ValueError(f"net_{level}_global: cross-attention size {glob.crossatn.hidden_dim} must equal the "
                                  f"context size {local.output_size}")  # fmt: skip
-
-    @classmethod
-    def from_pretrained(cls, weights, strict: bool = True, **overrides) -> "CootModel":
-        """Also reads the original ``.pth`` layouts (the 2020 list of four state dicts, or the later
-        per-network dict), which are not flat state dicts; config = defaults + ``overrides``."""
-        from pathlib import Path
-
-        from vtzoo.operators.coot.convert import load_original_checkpoint
-        from vtzoo.registry.weights import config_from_dict, load_state_dict_strict
-
-        path = Path(weights) if isinstance(weights, (str, Path)) and not str(weights).startswith("hf://") else None
-        if path is None or not path.is_file() or path.suffix == ".safetensors":
-            return super().from_pretrained(weights, strict=strict, **overrides)
-        model = cls(config_from_dict(CootConfig, overrides, str(path)))
-        load_state_dict_strict(model, convert_original_state_dict(load_original_checkpoint(path)), str(path), strict)
-        return model.eval()
 
     @property
     def clip_dim(self) -> int:

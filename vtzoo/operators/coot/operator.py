@@ -36,7 +36,6 @@ from vtzoo.operators.base import (
     Operator,
 )
 from vtzoo.operators.coot.config import CootConfig
-from vtzoo.operators.coot.convert import convert_original_state_dict, load_original_checkpoint
 from vtzoo.operators.coot.inputs import (
     CootTextFeatures,
     CootVideoFeatures,
@@ -47,9 +46,8 @@ from vtzoo.operators.coot.inputs import (
 from vtzoo.operators.coot.model import CootInputError, CootLevelOutput, CootModel
 from vtzoo.operators.coot.video import CootS3DExtractor, CootS3DWindowing
 from vtzoo.registry.operators import register_operator
-from vtzoo.registry.weights import WeightsError, build_model, config_from_dict, load_state_dict_strict
+from vtzoo.registry.weights import WeightsError, build_model, load_state_dict_strict
 
-_ORIGINAL_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".tar")
 LEVELS = ("video", "clip")
 
 
@@ -109,11 +107,7 @@ class CootOperator(Operator):
         s3d = config.pop("s3d_weights", None)
         window_values = {k: v for k, v in (card.preprocessing if card is not None else {}).items()}
         window_values.update({k: config.pop(k) for k in list(config) if k in CootS3DWindowing.__dataclass_fields__})
-        original = _original_file(weights)
-        if original is not None:
-            model = _load_original(card, original, config)
-        else:
-            model, _ = build_model(CootModel, card, weights, overrides=config)
+        model, _ = build_model(CootModel, card, weights, overrides=config)
         return cls(model.eval(), card, device, text_model=text_model, tokenizer=tokenizer, s3d=s3d,
                    windowing=CootS3DWindowing.from_dict(window_values), **options)  # fmt: skip
 
@@ -315,26 +309,6 @@ class CootOperator(Operator):
 def _normed(x: torch.Tensor) -> torch.Tensor:
     # the original's retrieval normalisation: x / ||x|| without epsilon
     return x / torch.sqrt((x**2).sum(dim=-1, keepdim=True))
-
-
-def _original_file(weights: Any) -> Path | None:
-    if not isinstance(weights, (str, os.PathLike)) or str(weights).startswith("hf://") or weights == "random":
-        return None
-    path = Path(weights)
-    if path.is_file() and path.suffix in _ORIGINAL_SUFFIXES:
-        return path
-    return None
-
-
-def _load_original(card, path: Path, overrides: dict[str, Any]) -> CootModel:
-    values = dict(card.config if card is not None else {})
-    values.update(overrides)
-    config = config_from_dict(CootConfig, values, str(path))
-    model = CootModel(config)
-    load_state_dict_strict(model, convert_original_state_dict(load_original_checkpoint(path), config), str(path))
-    if card is not None:
-        card.warn_if_non_commercial()
-    return model
 
 
 def _load_bert(spec: Any, card) -> torch.nn.Module:

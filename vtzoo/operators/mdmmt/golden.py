@@ -20,7 +20,9 @@ from vtzoo.operators.mdmmt.model import MdmmtModel, average_caption_similarities
 from vtzoo.registry.golden import GoldenCase, GoldenError
 from vtzoo.registry.weights import load_state_dict_strict
 
+
 def _video_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The original ``vid_bert_params`` that shape the forward (vocab size / init range do not)."""
     names = (
         "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
         "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",

@@ -4,7 +4,8 @@
 
 * a path / bytes / decoded frames: the bundled experts (CLIP frames, VGGish, irCSN-152) extract
   the features first (MDMMT variants only; a video without an audio track has a missing audio
-  expert);
+  expert; decoded frames carry no audio and need their frame rate, e.g.
+  ``expert_config={"CLIP": {"source_fps": 25}, "VIDEO": {"source_fps": 25}}``);
 * a mapping ``expert name -> ExpertSequence(features (n, dim), timings (n, 2) or None)`` of
   precomputed features (absent experts are missing experts), optionally with ``"video": source``
   to extract only the experts not given;
@@ -64,7 +65,13 @@ def build_mdmmt_model(card: Any, weights: Any, overrides: Mapping[str, Any]) -> 
 
 @register_operator("mdmmt")
 class MdmmtOperator(Operator):
-    """MDMMT (default) or MMT (``architecture: mmt`` variants) behind the common interface."""
+    """MDMMT (default) or MMT (``architecture: mmt`` variants) behind the common interface.
+
+    Extra ``build`` options: ``tokenizer`` (a tokenizer object, a folder or a Hub repo; default: the
+    card's), ``expert_weights`` (one spec for every expert, or ``{expert name: spec}``),
+    ``expert_config`` (``{expert name: {field: value}}`` overriding the expert cards, e.g. ``fps``)
+    and ``extractors`` (ready ``{expert name: callable}`` extractors).
+    """
 
     tasks = frozenset({VIDEO_EMBEDDING, TEXT_EMBEDDING, VIDEO_TEXT_SIMILARITY})
     default_variant = "mdmmt-3mod"
@@ -112,7 +119,7 @@ class MdmmtOperator(Operator):
 
     def tokenize(self, texts: Sequence[str] | str) -> dict[str, torch.Tensor]:
         """The text BERT's inputs, exactly as the original prepares captions."""
-        max_length = int(self.preprocessing.get("max_length", self.config.text_max_length))
+        max_length = int(self.config.text_max_length)
         if self.config.architecture == "mmt":
             return mmt_tokenize(self.tokenizer, texts, max_length)
         return mdmmt_tokenize(self.tokenizer, texts, max_length, dot=self.config.add_dot)

@@ -8,6 +8,8 @@ from typing import Any
 from vtzoo.operators.movinet.architectures import ARCHITECTURES
 
 CONV_TYPES = ("3d", "2plus1d")
+# "auto" follows the reference port: sigmoid for "3d", clamp(0.2x+0.5, 0, 1) for "2plus1d".
+SE_GATES = ("auto", "sigmoid", "hard_sigmoid_keras2", "hard_sigmoid_relu6")
 
 
 @dataclass
@@ -34,6 +36,10 @@ class MovinetConfig:
     # Official TF stream models A3-A5 add a learned-scale sinusoidal encoding of the frame index
     # to the squeeze-excitation input; the reference port has no such layer.
     use_positional_encoding: bool = False
+    # SE gate. The port (and the TF-Hub stream models it was checked against) use Keras 2's
+    # hard_sigmoid clamp(0.2x+0.5, 0, 1); today's TF Model Garden maps "hard_sigmoid" to
+    # relu6(x+3)/6. Choose "hard_sigmoid_relu6" for TF checkpoints trained/evaluated with that.
+    se_gate: str = "auto"
 
     def __post_init__(self) -> None:
         self.model_id = self.model_id.lower()
@@ -41,6 +47,8 @@ class MovinetConfig:
             raise ValueError(f"unknown MoViNet model_id {self.model_id!r} (known: {', '.join(ARCHITECTURES)})")
         if self.conv_type not in CONV_TYPES:
             raise ValueError(f"conv_type must be one of {CONV_TYPES}, got {self.conv_type!r}")
+        if self.se_gate not in SE_GATES:
+            raise ValueError(f"se_gate must be one of {SE_GATES}, got {self.se_gate!r}")
         if self.use_positional_encoding and not self.causal:
             raise ValueError("use_positional_encoding applies to causal (stream) models only")
 

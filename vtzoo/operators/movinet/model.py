@@ -49,6 +49,20 @@ class HardSigmoidGate(nn.Module):
         return (0.2 * x + 0.5).clamp(min=0.0, max=1.0)
 
 
+class HardSigmoidRelu6Gate(nn.Module):
+    """relu6(x + 3) / 6: what today's TF Model Garden calls ``hard_sigmoid`` (= torch's Hardsigmoid)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu6(x + 3.0) / 6.0
+
+
+_GATES: dict[str, Callable[[], nn.Module]] = {
+    "sigmoid": nn.Sigmoid,
+    "hard_sigmoid_keras2": HardSigmoidGate,
+    "hard_sigmoid_relu6": HardSigmoidRelu6Gate,
+}
+
+
 # -- streaming state --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class StreamState:
@@ -344,7 +358,8 @@ class MovinetModel(PretrainedModel):
         is_3d = config.conv_type == "3d"
         norm_layer = nn.BatchNorm3d if is_3d else nn.BatchNorm2d
         activation_layer = Swish if is_3d else nn.Hardswish
-        gate_layer = nn.Sigmoid if is_3d else HardSigmoidGate
+        gate = config.se_gate if config.se_gate != "auto" else ("sigmoid" if is_3d else "hard_sigmoid_keras2")
+        gate_layer = _GATES[gate]
         common = dict(causal=config.causal, conv_type=config.conv_type, tf_like=config.tf_like, norm_eps=config.norm_eps)
 
         stem = arch["stem"]

@@ -29,7 +29,6 @@ from vtzoo.registry.weights import (
     WeightsError,
     build_model,
     load_state_dict_strict,
-    read_state_dict,
     unwrap_state_dict,
 )
 

@@ -15,15 +15,12 @@ or both merged into one dict.
 
 fairseq checkpoints also pickle their training config (``argparse.Namespace`` / OmegaConf),
 optimizer state, meters and numpy scalars, which ``torch.load(weights_only=True)`` refuses.
-:func:`read_original_checkpoint` still loads them with ``weights_only=True``: it allow-lists
-the classes of those modules as inert stand-ins (no code of theirs runs), then keeps tensors.
+:func:`read_original_checkpoint` still loads them with ``weights_only=True``, through vtzoo's
+safe loader (:mod:`vtzoo.registry.safe_pickle`): inert stand-ins, no code of theirs runs.
 """
 
 from __future__ import annotations
 
-import re
-import threading
-import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,8 +28,7 @@ import torch
 
 from vtzoo.operators.backbones.s3d.convert import convert_original_state_dict as convert_s3d
 from vtzoo.operators.backbones.s3d.convert import is_original_s3d
-from vtzoo.registry.safe_pickle import InertObject
-from vtzoo.registry.weights import WeightsError, read_state_dict, unwrap_state_dict
+from vtzoo.registry.weights import WeightsError, read_state_dict
 
 WRAPPER_PREFIX = "mmmodel."
 TOWERS = ("video_encoder.", "text_encoder.")
@@ -80,59 +76,14 @@ def has_tower_weights(converted: Mapping[str, torch.Tensor]) -> bool:
     return any(k.startswith(TOWERS) for k in converted)
 
 
-# Where the non-tensor objects of a fairseq checkpoint come from: its OmegaConf training config
-# (``cfg``), fairseq's meters (``extra_state``), and the typing/collections/enum/numpy/argparse
-# pieces those pickle. Only classes of these top-level modules get inert stand-ins.
-FAIRSEQ_PICKLED_MODULES = ("omegaconf", "fairseq", "typing", "collections", "enum", "argparse", "numpy", "pathlib")
-_LOCK = threading.Lock()
-
-
 def read_original_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of an original checkpoint (fairseq ``.pt``, plain ``.pth`` or ``.safetensors``).
 
-    Read with ``torch.load(weights_only=True)`` always. A fairseq checkpoint's config and meter
-    objects are replaced by inert stand-ins (they record their pickled state and never import
-    or call anything); a class from any other module is refused, naming it.
+    vtzoo's safe loader reads it with ``torch.load(weights_only=True)``, standing in inert
+    placeholders for the config and meter objects a fairseq checkpoint pickles (OmegaConf,
+    fairseq, numpy, ...); a class from any other module is refused, named. The state dict is the
+    checkpoint's ``model`` entry.
     """
-    path = Path(path)
-    try:
-        return read_state_dict(path)
-    except WeightsError as first_error:
-        if path.suffix == ".safetensors" or not path.is_file() or not zipfile.is_zipfile(path):
-            raise
-        try:
-            names = list(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
-        except Exception:
-            raise first_error from None
-        refused = sorted({n for n in names if n.split(".")[0] not in FAIRSEQ_PICKLED_MODULES})
-        if refused:
-            raise WeightsError(
-                f"checkpoint {path} pickles class(es) {', '.join(refused)}, which vtzoo will not unpickle "
-                "(only tensors, and inert stand-ins for a fairseq checkpoint's config and meters)"
-            ) from None
-        if not names:
-            raise first_error
-        stand_ins = [(_stand_in(name), name) for name in names]
-        try:
-            # safe_globals is process-wide state: one load at a time
-            with _LOCK, torch.serialization.safe_globals(stand_ins):
-                obj = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise WeightsError(
-                f"checkpoint {path} could not be read with torch.load(weights_only=True): {exc}"
-            ) from None
-        return unwrap_state_dict(_tensor_dict(obj), path)
+    return read_state_dict(path)
 
 
-def _stand_in(name: str) -> type[InertObject]:
-    return type("Inert_" + re.sub(r"\W", "_", name), (InertObject,), {"qualified_name": name})
-
-
-def _tensor_dict(obj: Any) -> Any:
-    """Keep the tensor state dict of a fairseq checkpoint (its ``model`` entry), drop the rest."""
-    if isinstance(obj, Mapping):
-        for key in ("state_dict", "model"):
-            inner = obj.get(key)
-            if isinstance(inner, Mapping) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
-                return dict(inner)
-    return obj

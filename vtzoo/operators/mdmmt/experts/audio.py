@@ -233,9 +233,9 @@ def load_audio(source: Any) -> tuple[np.ndarray, int] | None:
 
     Returns None when the file has no audio track (a missing expert). The samples are the
     decoder's own, at the stream's rate and channel count, as the original's ffmpeg WAV decode.
-    PyAV is tried first: decord's AudioReader (the fallback) was seen to scramble multi-channel
-    AAC (and to return NaN samples) in the build this was written against; it is used for
-    sources PyAV cannot open.
+    PyAV is tried first: decord's AudioReader (the fallback) was seen to scramble the channels
+    of 2- and 6-channel AAC and, on repeated reads of the same file, to return garbage values
+    (~1e19) in the decord build this was written against; it is used for sources PyAV cannot open.
     """
     try:
         return _load_pyav(source)
@@ -283,6 +283,8 @@ def _load_decord(source: Any) -> tuple[np.ndarray, int]:
     data = reader[:].asnumpy()
     if data.size == 0:
         raise _NoAudio()
+    if not np.isfinite(data).all() or np.abs(data).max() > 4.0:
+        raise VtzooError("decord returned out-of-range audio samples")  # seen with its AAC decoding
     return data.T.astype(np.float64), rate  # decord gives (channels, samples)
 
 

@@ -24,7 +24,9 @@ class ExpertOperator(Operator):
     tasks = frozenset({VIDEO_EMBEDDING})
 
     def __init__(self, extractor: Any, card: Any = None, device: str | torch.device = "cpu"):
-        network = getattr(extractor, "model", None) or getattr(extractor, "towers")
+        network = getattr(extractor, "model", None)
+        if network is None:
+            network = extractor.towers  # the CLIP frame expert
         super().__init__(network, card, device)
         self.extractor = extractor
 
@@ -58,3 +60,14 @@ class ExpertOperator(Operator):
         counts = mask.sum(1, keepdim=True).clamp(min=1)
         pooled = (tokens * mask[..., None]).sum(1) / counts
         return Embeddings(pooled=pooled, tokens=tokens, mask=mask, extras={"timings": timings})
+
+    def example_video_input(self, batch_size: int, num_frames: int | None = None) -> list[Any]:
+        """Synthetic inputs: 10 s of 16 kHz noise for VGGish, random uint8 frames otherwise."""
+        rng = np.random.RandomState(0)
+        if hasattr(self.extractor, "embed_waveform"):
+            return [(rng.uniform(-0.5, 0.5, 160000), 16000) for _ in range(batch_size)]
+        size = int(getattr(self.extractor, "size", 224))
+        frames = int(num_frames or getattr(self.extractor, "frames_per_clip", 8))
+        if getattr(self.extractor, "source_fps", None) is None:
+            self.extractor.source_fps = float(self.extractor.fps)  # decoded frames need their rate
+        return [rng.randint(0, 256, (frames, size, size, 3), dtype=np.uint8) for _ in range(batch_size)]
