@@ -138,3 +138,18 @@ def test_positional_encoding_changes_predictions():
         with_pe = _stream_model("a3", positional=True)(video)
         without = _stream_model("a3", positional=False)(video)
     assert (with_pe - without).abs().max() > 1e-3
+
+
+def test_se_gates_by_hand():
+    from vtzoo.operators.movinet.model import HardSigmoidGate, HardSigmoidRelu6Gate
+
+    x = torch.tensor([-4.0, -1.0, 0.0, 2.0, 4.0])
+    torch.testing.assert_close(HardSigmoidGate()(x), torch.tensor([0.0, 0.3, 0.5, 0.9, 1.0]))
+    torch.testing.assert_close(HardSigmoidRelu6Gate()(x), torch.tensor([0.0, 2 / 6, 0.5, 5 / 6, 1.0]))
+    with torch.device("meta"):
+        default = MovinetModel(MovinetConfig(model_id="a0", causal=True, conv_type="2plus1d"))
+        relu6 = MovinetModel(MovinetConfig(model_id="a0", causal=True, conv_type="2plus1d", se_gate="hard_sigmoid_relu6"))
+        base = MovinetModel(MovinetConfig(model_id="a0"))
+    assert isinstance(default.blocks.b0_l0.se.activation_2, HardSigmoidGate)
+    assert isinstance(relu6.blocks.b0_l0.se.activation_2, HardSigmoidRelu6Gate)
+    assert isinstance(base.blocks.b0_l0.se.activation_2, torch.nn.Sigmoid)

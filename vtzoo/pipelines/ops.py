@@ -13,6 +13,7 @@ Python callable.
 from __future__ import annotations
 
 import difflib
+import inspect
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
@@ -138,24 +139,33 @@ def resolve_op(op: str | Callable[..., Any], params: dict[str, Any], context: Op
     if op in _BUILTIN:
         return _BUILTIN[op](context, **params)
     operator, _, task = op.partition(".")
+    from vtzoo.registry.operators import get_operator_class
+
+    # params the task method takes (e.g. classify's top_k) go to the call; the rest build the operator
+    accepted = set(inspect.signature(getattr(get_operator_class(operator), task)).parameters) - {"self"}
+    task_kwargs = {k: v for k, v in params.items() if k in accepted and k not in OPERATOR_PARAMS}
     settings = {k: params[k] for k in OPERATOR_PARAMS if k in params}
-    config = {k: v for k, v in params.items() if k not in OPERATOR_PARAMS}
-    return OperatorTaskOp(context.operator(operator, **settings, **config), task)
+    config = {k: v for k, v in params.items() if k not in OPERATOR_PARAMS and k not in task_kwargs}
+    return OperatorTaskOp(context.operator(operator, **settings, **config), task, **task_kwargs)
 
 
 class OperatorTaskOp(PipelineOp):
-    """A registered operator's task, batched: one call embeds a whole batch of rows."""
-
-    batched = True
+    """A registered operator's method. The four tasks take a batch of rows in one call; other
+    pipeline methods an operator declares (``pipeline_methods``, e.g. streaming) take one row."""
 
     def __init__(self, operator: Operator, task: str, **task_kwargs: Any):
         self.operator, self.task, self.task_kwargs = operator, task, task_kwargs
         self.method = getattr(operator, task)
+        self.batched = task in OPERATOR_TASKS
 
     def call(self, *values: Any) -> Any:
+        if not self.batched:
+            return self.method(*values, **self.task_kwargs)
         return self.call_batch([values])[0]
 
     def call_batch(self, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+        if not self.batched:
+            return [self.call(*row) for row in rows]
         result = self.method([row[0] for row in rows], **self.task_kwargs)
         if isinstance(result, Embeddings):
             return [result[i] for i in range(len(result))]

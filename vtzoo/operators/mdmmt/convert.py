@@ -44,6 +44,25 @@ def merge_release_dicts(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor
     return dict(checkpoint)
 
 
+def read_release_checkpoint(path) -> dict[str, torch.Tensor]:
+    """An original release file as one flat dict: MDMMT's ``{vid_state_dict, txt_state_dict}`` or
+    MMT's training checkpoint (whose pickled config object gets an inert stand-in: vtzoo reads
+    pickles with ``torch.load(weights_only=True)`` only)."""
+    from pathlib import Path
+
+    from vtzoo.registry.safe_pickle import load_checkpoint_tensors
+
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return merge_release_dicts(load_file(str(path)))
+    checkpoint = load_checkpoint_tensors(path)
+    if not isinstance(checkpoint, Mapping):
+        raise WeightsError(f"checkpoint {path} holds a {type(checkpoint).__name__}, not a state dict")
+    return merge_release_dicts(checkpoint)
+
+
 def _rename(key: str) -> str:
     if key.startswith("text_GU."):  # MMT's name; MDMMT renamed the gates to text_gu
         key = "text_gu." + key[len("text_GU.") :]

@@ -20,7 +20,7 @@ from transformers import BertConfig, BertModel
 from transformers.models.bert.modeling_bert import BertEncoder
 
 from vtzoo.operators.mdmmt.config import MdmmtConfig
-from vtzoo.operators.mdmmt.convert import convert_mmt_state_dict, convert_original_state_dict
+from vtzoo.operators.mdmmt.convert import convert_mmt_state_dict, convert_original_state_dict, read_release_checkpoint
 from vtzoo.registry.weights import PretrainedModel
 
 # Ids the original writes into the video transformer's input_ids (its embeddings ignore them).
@@ -159,6 +159,8 @@ class MdmmtModel(PretrainedModel):
     family = "mdmmt"
     config_class = MdmmtConfig
     converters = {"original": convert_original_state_dict, "mmt-original": convert_mmt_state_dict}
+    # MDMMT releases nest two state dicts; MMT's training checkpoints pickle a config beside them
+    read_checkpoint = staticmethod(read_release_checkpoint)
 
     def __init__(self, config: MdmmtConfig):
         super().__init__(config)

@@ -27,40 +27,13 @@ import torch
 
 from vtzoo.operators.base import TEXT_EMBEDDING, VIDEO_EMBEDDING, VIDEO_TEXT_SIMILARITY, Embeddings, Operator, VideoInput
 from vtzoo.operators.mdmmt.collate import ExpertBatch, ExpertSequence, collate
-from vtzoo.operators.mdmmt.convert import convert_original_state_dict, merge_release_dicts
 from vtzoo.operators.mdmmt.model import MdmmtModel, average_caption_similarities
 from vtzoo.operators.mdmmt.text import mdmmt_tokenize, mmt_tokenize
 from vtzoo.registry.operators import register_operator
-from vtzoo.registry.weights import WeightsError, build_model, load_state_dict_strict
+from vtzoo.registry.weights import build_model
 
 _VIDEO_BATCH = 64
 _TEXT_BATCH = 256
-_CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".tar", ".ckpt")
-
-
-def _read_release_checkpoint(path: Path) -> dict[str, torch.Tensor]:
-    """``torch.load(weights_only=True)`` of an original release; flattens its nested dicts."""
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(
-            f"checkpoint {path} could not be read with torch.load(weights_only=True) (vtzoo never unpickles "
-            f"arbitrary objects; for an MMT training checkpoint save its 'state_dict' entry alone). Cause: {exc}"
-        ) from None
-    if not isinstance(obj, Mapping):
-        raise WeightsError(f"checkpoint {path} holds a {type(obj).__name__}, not a state dict")
-    return merge_release_dicts(obj)
-
-
-def build_mdmmt_model(card: Any, weights: Any, overrides: Mapping[str, Any]) -> MdmmtModel:
-    """Like ``build_model``, plus MDMMT's nested ``{vid_state_dict, txt_state_dict}`` .pth files."""
-    if isinstance(weights, (str, Path)) and Path(weights).is_file() and Path(weights).suffix in _CHECKPOINT_SUFFIXES:
-        model, _ = build_model(MdmmtModel, card, "random", overrides=overrides)
-        state = convert_original_state_dict(_read_release_checkpoint(Path(weights)), model.config)
-        load_state_dict_strict(model, state, str(weights))
-        return model
-    model, _ = build_model(MdmmtModel, card, weights, overrides=overrides)
-    return model
 
 
 @register_operator("mdmmt")
@@ -101,7 +74,7 @@ class MdmmtOperator(Operator):
 
             return ExpertOperator.build(card, weights, device, **config)
         extras = {k: config.pop(k) for k in ("tokenizer", "extractors", "expert_weights", "expert_config") if k in config}
-        model = build_mdmmt_model(card, weights, config)
+        model, _ = build_model(MdmmtModel, card, weights, overrides=config)
         return cls(model, card, device, **extras)
 
     # -- text -------------------------------------------------------------------------------------
