@@ -16,7 +16,7 @@ import difflib
 import inspect
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from vtzoo.operators.base import Embeddings, Operator
 from vtzoo.pipelines.spec import SpecError
@@ -150,17 +150,20 @@ def resolve_op(op: str | Callable[..., Any], params: dict[str, Any], context: Op
 
 
 class OperatorTaskOp(PipelineOp):
-    """A registered operator's method. The four tasks take a batch of rows in one call; other
-    pipeline methods an operator declares (``pipeline_methods``, e.g. streaming) take one row."""
+    """A registered operator's method, called on a whole batch of rows at once. A generator
+    method (a stream over one video, e.g. ``movinet.stream_classify``) is called per row and its
+    items become the rows of a ``flat_map``."""
 
     def __init__(self, operator: Operator, task: str, **task_kwargs: Any):
         self.operator, self.task, self.task_kwargs = operator, task, task_kwargs
         self.method = getattr(operator, task)
-        self.batched = task in OPERATOR_TASKS
+        self.batched = not inspect.isgeneratorfunction(self.method)
 
     def call(self, *values: Any) -> Any:
         if not self.batched:
-            return self.method(*values, **self.task_kwargs)
+            # consumed here, so that an error mid-stream is this row's error (the rows it yields
+            # are small: labels per window; the frames stream through)
+            return list(self.method(*values, **self.task_kwargs))
         return self.call_batch([values])[0]
 
     def call_batch(self, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
@@ -199,6 +202,30 @@ def _video_decode(context: OpContext, preprocess: Any = None, **sampling: Any) -
         return load_video(source, preprocess=pre, **sampling, **window)
 
     return CallableOp(decode, {})
+
+
+@pipeline_op("video.frames")
+def _video_frames(context: OpContext) -> PipelineOp:
+    """path -> a lazy iterator of its frames (RGB numpy arrays), decoded one at a time: what a
+    streaming model consumes in constant memory however long the video."""
+    import av
+
+    def frames(path: Any) -> Iterator[Any]:
+        try:
+            container = av.open(str(path))
+        except (av.FFmpegError, OSError) as exc:
+            from vtzoo.operators.video import VideoDecodeError
+
+            raise VideoDecodeError(str(path), f"cannot be opened: {exc}") from None
+        return _decoded(container)
+
+    return CallableOp(frames, {})
+
+
+def _decoded(container: Any) -> Iterator[Any]:
+    with container:
+        for frame in container.decode(video=0):
+            yield frame.to_ndarray(format="rgb24")
 
 
 @pipeline_op("video.windows")

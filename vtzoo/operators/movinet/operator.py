@@ -68,6 +68,8 @@ class MovinetOperator(Operator):
 
     tasks = frozenset({VIDEO_EMBEDDING, VIDEO_CLASSIFICATION})
     default_variant = "a0-base"
+    # a pipeline flat_map step: frames of one video in, one (start, end, labels) row per window out
+    pipeline_methods = ("stream_classify",)
 
     def __init__(self, model: MovinetModel, card=None, device: str | torch.device = "cpu"):
         super().__init__(model, card, device)
