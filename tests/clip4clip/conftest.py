@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "clip4clip"
 
@@ -16,12 +15,6 @@ def golden_dir() -> Path:
     return GOLDEN
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _bytes_to_unicode() -> list[str]:

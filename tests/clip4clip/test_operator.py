@@ -63,7 +63,7 @@ def test_embed_text_pools_the_eot_token(tiny_tokenizer_dir):
 
 def test_text_errors(tiny_tokenizer_dir):
     op = _operator(tiny_tokenizer_dir)
-    with pytest.raises(VtzooError, match="empty list of texts"):
+    with pytest.raises(VtzooError, match="at least one text .got an empty list"):
         op.embed_text([])
     with pytest.raises(TypeError, match="strings"):
         op.embed_text([3])

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
 from vtzoo.registry.golden import verify_case
 
@@ -15,12 +14,6 @@ CASES = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "drl"
 CASE_DIRS = sorted(p for p in CASES.iterdir() if (p / "config.json").is_file())
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_every_variant_has_a_case():

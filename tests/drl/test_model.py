@@ -17,12 +17,6 @@ from vtzoo.registry.weights import WeightsError, load_state_dict_strict
 CASES = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "drl"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _case(name: str):

@@ -147,9 +147,3 @@ def trainer_checkpoint(tmp_path, parse_config_dir, standard_case, monkeypatch):
     return path, markers
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -69,7 +69,6 @@ def test_positional_encoding_adds_one_scale_per_block():
 @pytest.mark.parametrize("model_id", sorted(PAPER_MILLIONS))
 def test_output_shapes_every_size(model_id):
     # shapes only, on a tiny clip with placeholder weights; values are covered by the golden cases
-    torch.set_num_threads(1)
     video = torch.rand(2, 3, 5, 24, 24)
     for causal in (False, True):
         with torch.device("meta"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from vtzoo.registry.golden import verify_case
 
@@ -20,7 +19,6 @@ def test_every_shared_case_is_present():
 
 @pytest.mark.parametrize("case", CASES, ids=[p.name for p in CASES])
 def test_verify_golden(case: Path):
-    torch.set_num_threads(1)
     lines: list[str] = []
     ok = verify_case(case, emit=lines.append)
     assert ok, "\n".join(lines)

@@ -29,7 +29,6 @@ def _tiny(op):
 
 @pytest.fixture(scope="module")
 def stream_op():
-    torch.set_num_threads(1)
     return _tiny(vtzoo.create("movinet/a0-stream", weights=str(STREAM_WEIGHTS)))
 
 

@@ -34,7 +34,6 @@ def _video(frames: int = 5, size: int = 20, batch: int = 2) -> torch.Tensor:
 
 @pytest.mark.parametrize("model_id", ["a0", "a1", "a2", "a3", "a4", "a5"])
 def test_chunked_stream_equals_whole_clip(model_id):
-    torch.set_num_threads(1)
     model = _stream_model(model_id)
     large = model_id in ("a3", "a4", "a5")
     video = _video(frames=4, size=16, batch=1) if large else _video()

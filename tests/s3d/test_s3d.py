@@ -26,12 +26,6 @@ from vtzoo.registry.weights import WeightsError
 CASE = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "videoclip" / "s3d"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -22,12 +22,6 @@ CASE = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "videoclip"
 ATOL = 1e-5
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -32,12 +32,6 @@ TINY = dict(vocab_size=1000, hidden_size=64, num_attention_heads=4, intermediate
             text_num_hidden_layers=2, video_num_hidden_layers=1, max_len=42)  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ operator's job.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence, Union
 
@@ -24,7 +25,7 @@ ALL_TASKS = frozenset({VIDEO_EMBEDDING, TEXT_EMBEDDING, VIDEO_TEXT_SIMILARITY, V
 
 # What `embed_video` / `classify` accept: a path, raw bytes, a decoded clip (T, C, H, W) as a
 # tensor or (T, H, W, C) uint8 numpy array, or a family's feature tensors; or a list of those.
-VideoInput = Union[str, "os.PathLike[str]", bytes, torch.Tensor, Any]
+VideoInput = Union[str, os.PathLike, bytes, torch.Tensor, Any]
 
 
 class VtzooError(Exception):
@@ -39,6 +40,21 @@ class UnsupportedTask(VtzooError, NotImplementedError):
         self.task = task
         hint = f" (it supports: {', '.join(sorted(supported))})" if supported else ""
         super().__init__(f"operator {operator!r} does not support the task {task!r}{hint}")
+
+
+class InputError(VtzooError, ValueError):
+    """An input an operator cannot take; the message says what it expected."""
+
+
+def as_text_list(texts: str | Sequence[str]) -> list[str]:
+    """``embed_text``'s argument as a non-empty list of strings (a lone string is one text)."""
+    items = [texts] if isinstance(texts, str) else list(texts)
+    if not items:
+        raise InputError("embed_text needs at least one text (got an empty list)")
+    bad = [type(t).__name__ for t in items if not isinstance(t, str)]
+    if bad:
+        raise TypeError(f"embed_text takes a list of strings, got {', '.join(bad[:3])}")
+    return items
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import torch
 
 from vtzoo.operators.base import (
+    as_text_list,
     TEXT_EMBEDDING,
     VIDEO_EMBEDDING,
     VIDEO_TEXT_SIMILARITY,
@@ -94,14 +95,7 @@ class CLIP4ClipOperator(Operator):
 
     def tokenize(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """(input_ids, attention_mask), both (N, max_words), as the original dataloader builds them."""
-        if isinstance(texts, str):
-            texts = [texts]
-        texts = list(texts)
-        if not texts:
-            raise VtzooError("embed_text got an empty list of texts; pass at least one string")
-        bad = [type(t).__name__ for t in texts if not isinstance(t, str)]
-        if bad:
-            raise TypeError(f"embed_text takes strings, got {bad[0]}")
+        texts = as_text_list(texts)
         max_words = self.config.max_words
         encoded = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
         ids = torch.zeros(len(texts), max_words, dtype=torch.long)

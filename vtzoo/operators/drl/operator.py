@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import torch
 
 from vtzoo.operators.base import (
+    as_text_list,
     TEXT_EMBEDDING,
     VIDEO_EMBEDDING,
     VIDEO_TEXT_SIMILARITY,
@@ -67,13 +68,7 @@ class DRLOperator(Operator):
         """CLIP BPE ids as the original dataloader builds them: SOT + tokens (cut to max_words-1
         with SOT) + EOT, zero-padded to ``max_words`` (always: the padded zeros take part in
         the token-wise maxima, so the padding length is part of the scoring)."""
-        if isinstance(texts, str):
-            texts = [texts]
-        texts = list(texts)
-        if not texts:
-            raise ValueError("embed_text needs at least one text (got an empty list)")
-        if not all(isinstance(t, str) for t in texts):
-            raise TypeError(f"embed_text takes a list of strings, got {[type(t).__name__ for t in texts][:3]}")
+        texts = as_text_list(texts)
         tok = self._get_tokenizer()
         n = self.max_words
         ids = torch.zeros(len(texts), n, dtype=torch.long)

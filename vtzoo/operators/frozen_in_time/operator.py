@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from vtzoo.operators.base import (
+    as_text_list,
     TEXT_EMBEDDING,
     VIDEO_EMBEDDING,
     VIDEO_TEXT_SIMILARITY,
@@ -147,13 +148,7 @@ class FrozenInTimeOperator(Operator):
 
     def embed_text(self, texts: Sequence[str]) -> Embeddings:
         """Joint-space text embeddings (N, D), un-normalised as the original returns them."""
-        if isinstance(texts, str):
-            texts = [texts]
-        texts = list(texts)
-        if not texts:
-            raise ValueError("embed_text needs at least one text (got an empty list)")
-        if not all(isinstance(t, str) for t in texts):
-            raise TypeError(f"embed_text takes a list of strings, got {[type(t).__name__ for t in texts][:3]}")
+        texts = as_text_list(texts)
         out = []
         with torch.inference_mode():
             for i in range(0, len(texts), _TEXT_BATCH):

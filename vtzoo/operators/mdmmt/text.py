@@ -14,6 +14,7 @@ import unicodedata
 from typing import Any, Sequence
 
 import torch
+from vtzoo.operators.base import as_text_list
 
 
 def add_dot(caption: str) -> str:
@@ -24,14 +25,7 @@ def add_dot(caption: str) -> str:
 
 
 def _check(texts: Sequence[str] | str) -> list[str]:
-    if isinstance(texts, str):
-        texts = [texts]
-    texts = list(texts)
-    if not texts:
-        raise ValueError("embed_text needs at least one text (got an empty list)")
-    if not all(isinstance(t, str) for t in texts):
-        raise TypeError(f"embed_text takes strings, got {[type(t).__name__ for t in texts][:3]}")
-    return texts
+    return as_text_list(texts)
 
 
 def mdmmt_tokenize(tokenizer: Any, texts: Sequence[str] | str, max_length: int, dot: bool = True) -> dict[str, torch.Tensor]:

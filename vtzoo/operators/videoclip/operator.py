@@ -25,9 +25,8 @@ import numpy as np
 import torch
 
 from vtzoo.operators.backbones.s3d.features import S3DFeatureExtractor, S3DFeatures, S3DWindowing
-# the registry imports only top-level families' operator modules: registering "s3d" here
-from vtzoo.operators.backbones.s3d.operator import S3DOperator  # noqa: F401
 from vtzoo.operators.base import (
+    as_text_list,
     TEXT_EMBEDDING,
     VIDEO_EMBEDDING,
     VIDEO_TEXT_SIMILARITY,
@@ -143,10 +142,7 @@ class VideoCLIPOperator(Operator):
         return caps, cmasks
 
     def embed_text(self, texts: Sequence[str]) -> Embeddings:
-        if isinstance(texts, str):
-            texts = [texts]
-        if len(texts) == 0:
-            raise ValueError("embed_text needs at least one text")
+        texts = as_text_list(texts)
         parts = []
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
