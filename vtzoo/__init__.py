@@ -1,17 +1,36 @@
-"""vtzoo: a model zoo of video-text operators behind one interface."""
+"""vtzoo: a model zoo of video-text operators behind one interface.
 
-from vtzoo.operators.base import Embeddings, Operator, UnsupportedTask, VtzooError
-from vtzoo.registry.operators import create, list_operators, register_operator
+The public names are imported on first use, so ``import vtzoo`` (and the command line's start)
+does not load torch until something needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Embeddings",
-    "Operator",
-    "UnsupportedTask",
-    "VtzooError",
-    "create",
-    "list_operators",
-    "register_operator",
-    "__version__",
-]
+_EXPORTS = {
+    "Embeddings": "vtzoo.operators.base",
+    "Operator": "vtzoo.operators.base",
+    "UnsupportedTask": "vtzoo.operators.base",
+    "VtzooError": "vtzoo.operators.base",
+    "create": "vtzoo.registry.operators",
+    "list_operators": "vtzoo.registry.operators",
+    "register_operator": "vtzoo.registry.operators",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'vtzoo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -157,3 +157,13 @@ def test_card_without_published_weights_explains(tiny):
         build_model(tiny.TinyModel, card, None)
     model, resolved = build_model(tiny.TinyModel, card, "random")
     assert resolved.kind == "random" and model.config.hidden == 5
+
+
+def test_numbered_checkpoints_of_training_scripts_are_read(tmp_path):
+    # CLIP4Clip and DRL save pytorch_model.bin.<epoch>
+    path = tmp_path / "pytorch_model.bin.4"
+    torch.save({"w": torch.arange(3.0)}, path)
+    assert read_state_dict(path)["w"].tolist() == [0.0, 1.0, 2.0]
+    with pytest.raises(WeightsError, match="unknown file type '.txt'"):
+        (tmp_path / "notes.txt").write_text("x")
+        read_state_dict(tmp_path / "notes.txt")
