@@ -18,8 +18,10 @@ Hub fixtures:
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -40,6 +42,8 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ["HF_HUB_DISABLE_XET"] = "1"
 # Never touch the user's real cache from tests.
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="vtzoo-test-hf-")
+os.environ["VTZOO_CACHE"] = os.path.join(os.environ["HF_HOME"], "vtzoo")
+atexit.register(shutil.rmtree, os.environ["HF_HOME"], ignore_errors=True)
 os.environ.pop("HF_HUB_OFFLINE", None)
 os.environ.pop("TRANSFORMERS_OFFLINE", None)
 
