@@ -22,6 +22,8 @@ from typing import Any, ClassVar, Mapping
 
 import torch
 
+from vtzoo.registry.errors import WeightsError
+
 # Qualified names (as the pickle spells them) of objects known to appear in research
 # checkpoints next to the tensors. Both the Python 3 and the Python 2 spelling of stdlib
 # modules are listed: torch.save's protocol 2 writes some stdlib names in their Python 2 form.
@@ -121,9 +123,6 @@ _STAND_INS: dict[str, type[InertObject]] = {name: _stand_in(name) for name in IN
 
 
 def _error(message: str) -> Exception:
-    # imported here: vtzoo.registry.weights imports this module
-    from vtzoo.registry.weights import WeightsError
-
     return WeightsError(message)
 
 
