@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import torch
 
+COMPARED = "video embedding (Embeddings.pooled)"
 _STATE: dict[str, Any] = {}
 
 
