@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import torch
 
+COMPARED = "video embedding (Embeddings.pooled)"
 _STATE: dict[str, Any] = {}
 
 
