@@ -10,13 +10,13 @@ from typing import Any, Sequence
 import torch
 
 from vtzoo.operators.base import (
-    as_text_list,
     TEXT_EMBEDDING,
     VIDEO_EMBEDDING,
     VIDEO_TEXT_SIMILARITY,
     Embeddings,
     Operator,
     VtzooError,
+    as_text_list,
 )
 from vtzoo.operators.backbones.clip import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 from vtzoo.operators.clip4clip.model import CLIP4ClipModel

@@ -21,13 +21,13 @@ from typing import Any, Sequence
 import torch
 
 from vtzoo.operators.base import (
-    as_text_list,
     TEXT_EMBEDDING,
     VIDEO_EMBEDDING,
     VIDEO_TEXT_SIMILARITY,
     Embeddings,
     Operator,
     VideoInput,
+    as_text_list,
 )
 from vtzoo.operators.drl import interaction as I
 from vtzoo.operators.drl.model import DRLModel

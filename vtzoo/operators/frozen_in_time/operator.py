@@ -17,13 +17,13 @@ import numpy as np
 import torch
 
 from vtzoo.operators.base import (
-    as_text_list,
     TEXT_EMBEDDING,
     VIDEO_EMBEDDING,
     VIDEO_TEXT_SIMILARITY,
     Embeddings,
     Operator,
     VideoInput,
+    as_text_list,
 )
 from vtzoo.operators.frozen_in_time.convert import convert_original_state_dict, read_original_checkpoint
 from vtzoo.operators.frozen_in_time.model import FrozenInTimeModel, sim_matrix

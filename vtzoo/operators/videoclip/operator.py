@@ -26,13 +26,13 @@ import torch
 
 from vtzoo.operators.backbones.s3d.features import S3DFeatureExtractor, S3DFeatures, S3DWindowing
 from vtzoo.operators.base import (
-    as_text_list,
     TEXT_EMBEDDING,
     VIDEO_EMBEDDING,
     VIDEO_TEXT_SIMILARITY,
     Embeddings,
     Operator,
     VtzooError,
+    as_text_list,
 )
 from vtzoo.operators.videoclip.config import VideoCLIPConfig
 from vtzoo.operators.videoclip.convert import (
