@@ -23,7 +23,8 @@ from types import SimpleNamespace
 from typing import Any, Callable
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+
+from vtzoo.benchmarking import gflops, time_call
 
 
 def _port_cfg(config) -> SimpleNamespace:
@@ -94,22 +95,11 @@ def max_abs_diff(op, clip: torch.Tensor, path: str | None = None) -> float:
 # -- measurements ---------------------------------------------------------------------------------
 def gflops_per_clip(op, frames: int) -> float:
     clip = op.example_video_input(1, frames)
-    counter = FlopCounterMode(display=False)
-    with counter, torch.inference_mode():
-        op.model(clip)
-    return counter.get_total_flops() / 1e9
+    return gflops(lambda: op.model(clip))
 
 
 def median_seconds(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
-    with torch.inference_mode():
-        for _ in range(warmup):
-            fn()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(time_call(fn, repeats, warmup))
 
 
 def stream_per_frame(op, frames: int) -> list[float]:
