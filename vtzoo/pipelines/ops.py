@@ -1,10 +1,12 @@
 """The ops a pipeline step can name.
 
 * ``<operator>.<task>``: a registered operator's task (``clip4clip.embed_video``,
-  ``movinet.classify``, ...); ``params`` may hold ``variant``, ``weights`` and config overrides.
-  Operators are built once per pipeline and shared by every step that names the same one.
-* built-in ops registered with :func:`pipeline_op`: ``video.decode``, ``video.windows``,
-  ``index.upsert``, ``index.search``, ``value.*`` filters.
+  ``movinet.classify``, ...) or a method it lists in ``pipeline_methods`` (``s3d.features``,
+  ``movinet.stream_classify``); ``params`` the method takes (e.g. ``top_k``) go to the call, and
+  the rest (``variant``, ``weights``, config overrides) build the operator, once per pipeline,
+  shared by every step that names the same one.
+* built-in ops registered with :func:`pipeline_op`: ``video.decode``, ``video.frames``,
+  ``video.windows``, ``index.upsert``, ``index.search``, ``value.*`` filters.
 
 A spec can only name these (it never imports arbitrary code); the builder API also takes a
 Python callable.
