@@ -17,8 +17,6 @@ from typing import Any, Callable
 
 import torch
 
-COMPARED = "video embedding (Embeddings.pooled)"
-_STATE: dict[str, Any] = {}
 
 
 def _stub_download_modules() -> None:
@@ -75,12 +73,4 @@ def build(path: str, op, clip: torch.Tensor) -> tuple[Callable[[], Any], int]:
         pooled = original._mean_pooling_for_similarity_visual(visual, mask.view(batch, frames))
         return pooled / pooled.norm(dim=-1, keepdim=True)
 
-    _STATE.update(run=run)
     return run, sum(p.numel() for p in original.parameters())
-
-
-def max_abs_diff(op, clip: torch.Tensor) -> float:
-    with torch.inference_mode():
-        ours = op.embed_video(clip).pooled
-        theirs = _STATE["run"]()
-    return float((ours - theirs).abs().max())

@@ -21,8 +21,7 @@ from typing import Any, Callable
 
 import torch
 
-COMPARED = "per-frame video features after the temporal module (Embeddings.tokens)"
-_STATE: dict[str, Any] = {}
+EMBEDDINGS_FIELD = "tokens"  # what the timed call returns, in vtzoo's terms
 
 
 class _Archive:
@@ -93,13 +92,4 @@ def build(path: str, op, clip: dict[str, torch.Tensor]) -> tuple[Callable[[], An
     def run() -> torch.Tensor:
         return original.get_video_feat(video, mask)  # (B, T, D), like Embeddings.tokens
 
-    _STATE.update(run=run)
     return run, sum(p.numel() for p in original.parameters())
-
-
-def max_abs_diff(op, clip: dict[str, torch.Tensor]) -> float:
-    """Largest difference of the per-frame video features (vtzoo's ``Embeddings.tokens``)."""
-    with torch.inference_mode():
-        ours = op.embed_video(clip).tokens
-        theirs = _STATE["run"]()
-    return float((ours - theirs).abs().max())
