@@ -46,7 +46,7 @@ def sample_folder(target: Path, count: int) -> list[str]:
 
 
 def throughput(args: argparse.Namespace, paths: list[str]) -> dict[str, float]:
-    from vtzoo.operators.video import stack_clips
+    from vtzoo.video import stack_clips
     from vtzoo.pipelines import Pipeline
 
     pipe = (

@@ -14,8 +14,10 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Embeddings": "vtzoo.operators.base",
     "Operator": "vtzoo.operators.base",
-    "UnsupportedTask": "vtzoo.operators.base",
-    "VtzooError": "vtzoo.operators.base",
+    "InputError": "vtzoo.errors",
+    "UnsupportedTask": "vtzoo.errors",
+    "VtzooError": "vtzoo.errors",
+    "load_video": "vtzoo.video",
     "create": "vtzoo.registry.operators",
     "list_operators": "vtzoo.registry.operators",
     "register_operator": "vtzoo.registry.operators",

@@ -341,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from vtzoo.operators.base import VtzooError
+    from vtzoo.errors import VtzooError
 
     args = build_parser().parse_args(argv)
     try:

@@ -11,7 +11,7 @@ import dataclasses
 import pytest
 import torch
 
-from vtzoo.operators.backbones.clip import CLIPTowers, convert_openai_clip_state_dict
+from vtzoo.backbones.clip import CLIPTowers, convert_openai_clip_state_dict
 from vtzoo.operators.clip4clip import CLIP4ClipModel
 from vtzoo.operators.clip4clip.convert import (
     UntrainedHeadWarning,

@@ -112,7 +112,7 @@ def test_example_video_input_fits_the_full_size_config():
 
 
 def test_real_clip_vocabulary_offline():
-    vocab = pytest.importorskip("vtzoo.operators.backbones.clip_vocab")
+    vocab = pytest.importorskip("vtzoo.backbones.clip_vocab")
     tokenizer = vocab.load_offline_clip_tokenizer()
     if tokenizer is None:
         pytest.skip("open_clip_torch (which ships CLIP's BPE file) is not installed")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import vtzoo
-from vtzoo.operators.backbones.clip import CLIPSizes
+from vtzoo.backbones.clip import CLIPSizes
 
 TINY = dict(
     embed_dim=64, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=16, vision_heads=1,

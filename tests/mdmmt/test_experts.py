@@ -78,7 +78,7 @@ def test_ircsn_tiny_shapes_and_bn_eps():
 
 
 def test_clip_expert_feeds_the_first_full_patches_of_the_228_crop():
-    from vtzoo.operators.backbones.clip import CLIPSizes, CLIPTowers
+    from vtzoo.backbones.clip import CLIPSizes, CLIPTowers
 
     torch.manual_seed(0)
     towers = CLIPTowers(CLIPSizes(**TINY_CLIP)).eval()
@@ -119,7 +119,7 @@ def test_vggish_expert_timings_and_16bit_round_trip():
 def test_clip_expert_loads_a_transformers_clip_folder(tmp_path):
     from transformers import CLIPModel
 
-    from vtzoo.operators.backbones.clip import CLIPSizes
+    from vtzoo.backbones.clip import CLIPSizes
     from vtzoo.operators.mdmmt.experts.build import build_expert
 
     torch.manual_seed(0)

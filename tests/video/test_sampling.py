@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from vtzoo.operators.video import VideoClip, VideoDecodeError, load_video, sampling_from_card, stack_clips
-from vtzoo.operators.video.sampling import (
+from vtzoo.video import VideoClip, VideoDecodeError, load_video, sampling_from_card, stack_clips
+from vtzoo.video.sampling import (
     fps_indices,
     middle_indices,
     nearest_frames,

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 import vtzoo
-from vtzoo.operators.backbones.s3d import EmptyVideoError
+from vtzoo.backbones.s3d import EmptyVideoError
 from vtzoo.operators.videoclip.config import VideoCLIPConfig
 from vtzoo.operators.videoclip.convert import convert_original_state_dict, read_original_checkpoint
 from vtzoo.operators.videoclip.golden import config_from_case

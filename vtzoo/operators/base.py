@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence, Union
 
 import torch
 
+from vtzoo.errors import InputError, UnsupportedTask, VtzooError  # noqa: F401  (re-exported)
+
 if TYPE_CHECKING:  # pragma: no cover
     from vtzoo.registry.cards import WeightCard
 
@@ -26,24 +28,6 @@ ALL_TASKS = frozenset({VIDEO_EMBEDDING, TEXT_EMBEDDING, VIDEO_TEXT_SIMILARITY, V
 # What `embed_video` / `classify` accept: a path, raw bytes, a decoded clip (T, C, H, W) as a
 # tensor or (T, H, W, C) uint8 numpy array, or a family's feature tensors; or a list of those.
 VideoInput = Union[str, os.PathLike, bytes, torch.Tensor, Any]
-
-
-class VtzooError(Exception):
-    """Base class of every error vtzoo raises on purpose."""
-
-
-class UnsupportedTask(VtzooError, NotImplementedError):
-    """Raised when an operator is asked for a task it does not implement."""
-
-    def __init__(self, operator: str, task: str, supported: frozenset[str] | None = None):
-        self.operator = operator
-        self.task = task
-        hint = f" (it supports: {', '.join(sorted(supported))})" if supported else ""
-        super().__init__(f"operator {operator!r} does not support the task {task!r}{hint}")
-
-
-class InputError(VtzooError, ValueError):
-    """An input an operator cannot take; the message says what it expected."""
 
 
 def as_text_list(texts: str | Sequence[str]) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from tqdm.auto import tqdm
 
-from vtzoo.operators.base import VtzooError
+from vtzoo.errors import VtzooError
 from vtzoo.pipelines.jobstore import JobStore, item_key
 from vtzoo.pipelines.ops import OpContext, PipelineOp, resolve_op
 from vtzoo.pipelines.spec import PipelineSpec, Step

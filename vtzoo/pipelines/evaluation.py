@@ -22,7 +22,7 @@ from typing import Sequence
 
 import torch
 
-from vtzoo.operators.base import VtzooError
+from vtzoo.errors import VtzooError
 
 
 class EvaluationError(VtzooError, ValueError):

@@ -312,7 +312,7 @@ class VectorIndex:
 
 def _duration_of(path: str | os.PathLike) -> float:
     try:
-        from vtzoo.operators.video import probe_video
+        from vtzoo.video import probe_video
 
         return float(probe_video(path).duration)
     except Exception:

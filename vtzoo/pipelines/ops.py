@@ -186,7 +186,7 @@ def _video_decode(context: OpContext, preprocess: Any = None, **sampling: Any) -
     of Preprocess fields; ``sampling`` takes load_video's arguments (num_frames, fps, max_frames,
     backend, ...) and overrides the card's.
     """
-    from vtzoo.operators.video import Preprocess, load_video, sampling_from_card
+    from vtzoo.video import Preprocess, load_video, sampling_from_card
 
     pre = None
     if isinstance(preprocess, str):
@@ -216,7 +216,7 @@ def _video_frames(context: OpContext) -> PipelineOp:
         try:
             container = av.open(str(path))
         except (av.FFmpegError, OSError) as exc:
-            from vtzoo.operators.video import VideoDecodeError
+            from vtzoo.video import VideoDecodeError
 
             raise VideoDecodeError(str(path), f"cannot be opened: {exc}") from None
         return _decoded(container)
@@ -233,7 +233,7 @@ def _decoded(container: Any) -> Iterator[Any]:
 @pipeline_op("video.windows")
 def _video_windows(context: OpContext, window: float = 4.0, stride: float | None = None, min_length: float = 0.0) -> PipelineOp:
     """flat_map: path -> (start, end) windows covering the video, ``window`` seconds each."""
-    from vtzoo.operators.video import probe_video
+    from vtzoo.video import probe_video
 
     step = stride or window
 

@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 import yaml
 
-from vtzoo.operators.base import VtzooError
+from vtzoo.errors import VtzooError
 
 STEP_KINDS = ("map", "flat_map", "filter")
 ERROR_POLICIES = ("raise", "skip")

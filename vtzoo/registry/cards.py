@@ -46,7 +46,7 @@ from typing import Any
 
 import yaml
 
-from vtzoo.operators.base import VtzooError
+from vtzoo.errors import VtzooError
 
 CARDS_PACKAGE = "vtzoo.weights_cards"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from vtzoo.operators.base import VtzooError
+from vtzoo.errors import VtzooError
 
 
 class WeightsError(VtzooError, RuntimeError):

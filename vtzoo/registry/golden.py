@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from vtzoo.operators.base import VtzooError
+from vtzoo.errors import VtzooError
 
 DEFAULT_TOLERANCE = 1e-4
 
@@ -29,7 +29,7 @@ RUNNERS: dict[str, str] = {
     "drl": "vtzoo.operators.drl.golden:run_case",
     "frozen_in_time": "vtzoo.operators.frozen_in_time.golden:run_case",
     "movinet": "vtzoo.operators.movinet.golden:run_case",
-    "s3d": "vtzoo.operators.backbones.s3d.golden:run_case",
+    "s3d": "vtzoo.operators.s3d.golden:run_case",
     "videoclip": "vtzoo.operators.videoclip.golden:run_case",
     "coot": "vtzoo.operators.coot.golden:run_case",
     "mdmmt": "vtzoo.operators.mdmmt.golden:run_mdmmt_case",

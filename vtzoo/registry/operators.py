@@ -7,7 +7,6 @@ packages declare ``[project.entry-points."vtzoo.operators"] name = "pkg.module:O
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.util
 import pkgutil
@@ -15,7 +14,8 @@ import threading
 from importlib.metadata import entry_points
 from typing import Any, Callable, TypeVar
 
-from vtzoo.operators.base import Operator, VtzooError
+from vtzoo.errors import UnknownOperator, VtzooError, unknown_name_message  # noqa: F401  (re-exported)
+from vtzoo.operators.base import Operator
 
 ENTRY_POINT_GROUP = "vtzoo.operators"
 
@@ -24,13 +24,6 @@ _loaded = False
 _lock = threading.RLock()
 
 O = TypeVar("O", bound=type[Operator])
-
-
-class UnknownOperator(VtzooError, KeyError):
-    """An operator or variant name that is not registered."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
 
 
 def register_operator(name: str) -> Callable[[O], O]:
@@ -50,8 +43,8 @@ def register_operator(name: str) -> Callable[[O], O]:
 
 
 # Built-in families live in vtzoo/operators/<family>/; shared backbones that are operators in
-# their own right (S3D feature extraction) in vtzoo/operators/backbones/<name>/.
-_FAMILY_PACKAGES = ("vtzoo.operators", "vtzoo.operators.backbones")
+# their own right (S3D feature extraction) in vtzoo/backbones/<name>/.
+_FAMILY_PACKAGES = ("vtzoo.operators", "vtzoo.backbones")
 
 
 def _load_builtin() -> None:
@@ -128,10 +121,7 @@ def get_operator_class(name: str) -> type[Operator]:
         raise UnknownOperator(_unknown_message("operator", name, list(_OPERATORS))) from None
 
 
-def _unknown_message(kind: str, name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    return f"unknown {kind} {name!r}.{hint} Known: {', '.join(sorted(known)) or '(none)'}."
+_unknown_message = unknown_name_message
 
 
 def split_name(name: str, variant: str | None) -> tuple[str, str | None]:

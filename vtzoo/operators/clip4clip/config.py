@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vtzoo.operators.backbones.clip import CLIPSizes
+from vtzoo.backbones.clip import CLIPSizes
 
 SIM_HEADERS = ("meanP", "seqLSTM", "seqTransf", "tightTransf")
 LOOSE_HEADERS = ("meanP", "seqLSTM", "seqTransf")

@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Mapping
 import torch
 from torch import nn
 
-from vtzoo.operators.backbones.clip import (
+from vtzoo.backbones.clip import (
     PatchEmbedding3d,
     convert_openai_clip_state_dict,
     convert_transformers_clip_state_dict,
 )
-from vtzoo.operators.backbones.cross import convert_original_cross_encoder, convert_original_transformer
+from vtzoo.backbones.cross import convert_original_cross_encoder, convert_original_transformer
 
 if TYPE_CHECKING:  # pragma: no cover
     from vtzoo.operators.clip4clip.config import CLIP4ClipConfig

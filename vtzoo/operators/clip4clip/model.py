@@ -24,8 +24,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from vtzoo.operators.backbones.clip import CLIPTowers, TextFeatures
-from vtzoo.operators.backbones.cross import CrossEncoder, TemporalTransformer
+from vtzoo.backbones.clip import CLIPTowers, TextFeatures
+from vtzoo.backbones.cross import CrossEncoder, TemporalTransformer
 from vtzoo.operators.clip4clip.config import CLIP4ClipConfig
 from vtzoo.operators.clip4clip.convert import (
     convert_openai_clip_checkpoint,

@@ -18,7 +18,7 @@ from vtzoo.operators.base import (
     VtzooError,
     as_text_list,
 )
-from vtzoo.operators.backbones.clip import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+from vtzoo.backbones.clip import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 from vtzoo.operators.clip4clip.model import CLIP4ClipModel
 from vtzoo.registry.operators import register_operator
 from vtzoo.registry.weights import build_model
@@ -87,7 +87,7 @@ class CLIP4ClipOperator(Operator):
         return self._tokenizer
 
     def _card_tokenizer(self):
-        from vtzoo.operators.backbones.clip_vocab import load_clip_tokenizer
+        from vtzoo.backbones.clip_vocab import load_clip_tokenizer
 
         spec = dict(DEFAULT_TOKENIZER)
         spec.update((self.card.preprocessing.get("tokenizer") or {}) if self.card else {})
@@ -128,7 +128,7 @@ class CLIP4ClipOperator(Operator):
     # -- video --------------------------------------------------------------------------------
     def preprocess(self):
         """The frame preprocessing of the card, at the model's input resolution."""
-        from vtzoo.operators.video import Preprocess
+        from vtzoo.video import Preprocess
 
         prep = dict(self.card.preprocessing) if self.card else {}
         prep.setdefault("mean", list(OPENAI_CLIP_MEAN))
@@ -141,7 +141,7 @@ class CLIP4ClipOperator(Operator):
 
     def load_clip(self, source: Any):
         """Decode and preprocess one video as the card says (``max_frames`` from the config)."""
-        from vtzoo.operators.video import load_video, sampling_from_card
+        from vtzoo.video import load_video, sampling_from_card
 
         prep = dict(self.card.preprocessing) if self.card else {"fps": 1, "frames": self.config.max_frames}
         prep["frames"] = self.config.max_frames
@@ -157,7 +157,7 @@ class CLIP4ClipOperator(Operator):
             )
         if mask is not None:
             raise ValueError("mask= only goes with a preprocessed (B, T, 3, H, W) tensor")
-        from vtzoo.operators.video import stack_clips
+        from vtzoo.video import stack_clips
 
         # a list of videos, or a batch of decoded uint8 clips (B, T, ...); anything else is one video
         batched = isinstance(videos, (list, tuple)) or (isinstance(videos, torch.Tensor) and videos.dim() == 5)

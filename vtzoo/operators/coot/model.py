@@ -22,7 +22,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from vtzoo.operators.base import VtzooError
+from vtzoo.errors import VtzooError
 from vtzoo.operators.coot.config import NETWORK_NAMES, CootConfig, CootNetworkConfig
 from vtzoo.operators.coot.convert import convert_original_state_dict, load_original_checkpoint
 from vtzoo.operators.coot.layers import (

@@ -3,7 +3,7 @@
 * ``embed_video(videos, segments=None)``: ``pooled`` = the video embedding (768-d), ``tokens`` =
   the clip embeddings (384-d) with ``mask`` (1 = real clip); ``extras["context"]`` = the video
   context (the local net on the whole video). A video is a path / bytes / decoded frames /
-  :class:`~vtzoo.operators.video.VideoClip` (S3D features at 16 fps, YouCook2 setting: needs S3D
+  :class:`~vtzoo.video.VideoClip` (S3D features at 16 fps, YouCook2 setting: needs S3D
   weights), a ``(T, D)`` feature tensor, or :class:`CootVideoFeatures` (any feature size the
   variant takes, e.g. ActivityNet's 2048-d). Clips come from ``segments`` (seconds, one list
   per video), else the video is cut into ``clip_seconds`` pieces (10 s; vtzoo's choice: the
@@ -52,7 +52,7 @@ LEVELS = ("video", "clip")
 
 
 def _is_raw_video(item: Any) -> bool:
-    from vtzoo.operators.video import VideoClip
+    from vtzoo.video import VideoClip
 
     if isinstance(item, (str, bytes, os.PathLike, VideoClip)):
         return True
@@ -357,8 +357,8 @@ def _load_tokenizer(spec: Any, text_model: Any, card):
 
 
 def _load_s3d(spec: Any) -> torch.nn.Module:
-    from vtzoo.operators.backbones.s3d import S3D, S3DConfig
-    from vtzoo.operators.backbones.s3d import convert_original_state_dict as convert_s3d
+    from vtzoo.backbones.s3d import S3D, S3DConfig
+    from vtzoo.backbones.s3d import convert_original_state_dict as convert_s3d
 
     if isinstance(spec, torch.nn.Module):
         return spec.eval()

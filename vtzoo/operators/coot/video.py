@@ -66,7 +66,7 @@ class CootS3DExtractor:
         self.windowing = windowing or CootS3DWindowing()
 
     def _preprocess(self):
-        from vtzoo.operators.video import Preprocess
+        from vtzoo.video import Preprocess
 
         return Preprocess.from_card(self.windowing.preprocessing())
 
@@ -95,8 +95,8 @@ class CootS3DExtractor:
 
     def __call__(self, source: Any) -> tuple[torch.Tensor, float, dict[str, Any]]:
         """-> (features (N, D), duration in seconds, provenance)."""
-        from vtzoo.operators.video import VideoClip, load_video, probe_video
-        from vtzoo.operators.video.sampling import fps_times
+        from vtzoo.video import VideoClip, load_video, probe_video
+        from vtzoo.video.sampling import fps_times
 
         w = self.windowing
         pre = self._preprocess()

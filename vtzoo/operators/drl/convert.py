@@ -13,8 +13,8 @@ from typing import Any, Mapping
 
 import torch
 
-from vtzoo.operators.backbones.clip import convert_openai_clip_state_dict
-from vtzoo.operators.backbones.cross import convert_original_cross_encoder, convert_original_transformer
+from vtzoo.backbones.clip import convert_openai_clip_state_dict
+from vtzoo.backbones.cross import convert_original_cross_encoder, convert_original_transformer
 from vtzoo.registry.weights import WeightsError
 
 # head key -> the configuration it belongs to (used to explain a checkpoint/config mismatch)
@@ -117,7 +117,7 @@ def convert_clip_state_dict(state_dict: Mapping[str, torch.Tensor], config: Any)
     embedding, the temporal transformer's (and xti's cross encoder's) blocks <- the first CLIP
     text blocks. With ``wti`` this is a usable zero-shot model (near-uniform token weights).
     """
-    from vtzoo.operators.backbones.clip import (
+    from vtzoo.backbones.clip import (
         convert_openai_clip_state_dict,
         convert_transformers_clip_state_dict,
         is_openai_clip_state_dict,

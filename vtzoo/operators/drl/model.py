@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vtzoo.operators.backbones.clip import CLIPSizes, CLIPTowers
-from vtzoo.operators.backbones.cross import CrossEncoder, TemporalTransformer
+from vtzoo.backbones.clip import CLIPSizes, CLIPTowers
+from vtzoo.backbones.cross import CrossEncoder, TemporalTransformer
 from vtzoo.operators.drl import interaction as I
 from vtzoo.operators.drl.config import DRLConfig
 from vtzoo.operators.drl.convert import convert_clip_state_dict, convert_original_state_dict

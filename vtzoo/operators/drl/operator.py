@@ -91,7 +91,7 @@ class DRLOperator(Operator):
 
     def _get_tokenizer(self):
         if self._tokenizer is None:
-            from vtzoo.operators.backbones.clip_vocab import load_clip_tokenizer
+            from vtzoo.backbones.clip_vocab import load_clip_tokenizer
 
             spec = self.preprocessing.get("tokenizer")
             spec = spec if isinstance(spec, dict) else {}
@@ -138,7 +138,7 @@ class DRLOperator(Operator):
                 "drl expects a decoded clip (T, C, H, W), a preprocessed batch (B, T, 3, H, W) or "
                 f"{{'video': ..., 'video_mask': ...}}, got a tensor of shape {tuple(videos.shape)}"
             )
-        from vtzoo.operators.video import stack_clips
+        from vtzoo.video import stack_clips
 
         items = list(videos) if isinstance(videos, (list, tuple)) else [videos]
         if not items:
@@ -163,7 +163,7 @@ class DRLOperator(Operator):
     def preprocess(self):
         """The card's frame preprocessing at the model's input resolution."""
         if self._preprocess is None:
-            from vtzoo.operators.video import Preprocess
+            from vtzoo.video import Preprocess
 
             prep = {**_DEFAULT_PREPROCESSING, **self.preprocessing}
             res = self.config.image_resolution
@@ -176,7 +176,7 @@ class DRLOperator(Operator):
     def load_clip(self, source: Any):
         """Decode and preprocess one video: 1 frame per second, thinned to ``max_frames``
         uniformly when longer (the original's sampling), unless the card says otherwise."""
-        from vtzoo.operators.video import load_video, sampling_from_card
+        from vtzoo.video import load_video, sampling_from_card
 
         prep = {"fps": 1, **self.preprocessing, "frames": self.config.max_frames}
         return load_video(source, preprocess=self.preprocess(), **sampling_from_card(prep))

@@ -160,7 +160,7 @@ class FrozenInTimeOperator(Operator):
     @property
     def preprocess(self):
         if self._preprocess is None:
-            from vtzoo.operators.video import Preprocess
+            from vtzoo.video import Preprocess
 
             self._preprocess = Preprocess.from_card(self.preprocessing)
         return self._preprocess
@@ -181,7 +181,7 @@ class FrozenInTimeOperator(Operator):
             return source.float(), {"source": "<tensor>"}
         if isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() in IMAGE_SUFFIXES:
             return self.load_image(source), {"source": os.fspath(source), "image": True}
-        from vtzoo.operators.video import load_video
+        from vtzoo.video import load_video
 
         pad = bool(self.preprocessing.get("pad_short_videos", True))
         clip = load_video(
@@ -202,7 +202,7 @@ class FrozenInTimeOperator(Operator):
         """An image as a one-frame clip (1, 3, H, W), preprocessed like video frames."""
         from PIL import Image, UnidentifiedImageError
 
-        from vtzoo.operators.video import VideoDecodeError
+        from vtzoo.video import VideoDecodeError
 
         try:
             with Image.open(path) as image:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from vtzoo.operators.base import VtzooError
+from vtzoo.errors import VtzooError
 from vtzoo.operators.movinet.config import MovinetConfig
 from vtzoo.operators.movinet.convert import convert_original_state_dict, convert_tf_variables
 from vtzoo.registry.weights import PretrainedModel

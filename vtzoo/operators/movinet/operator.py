@@ -101,7 +101,7 @@ class MovinetOperator(Operator):
     # -- input preparation ----------------------------------------------------------------
     def _get_preprocess(self):
         if self._preprocess is None:
-            from vtzoo.operators.video import Preprocess
+            from vtzoo.video import Preprocess
 
             self._preprocess = Preprocess.from_card(self.preprocessing)
         return self._preprocess
@@ -112,7 +112,7 @@ class MovinetOperator(Operator):
         Files are sampled as the card says (``fps`` frames per second, at most ``frames``);
         decoded frames are taken as given (all of them), resized and cropped.
         """
-        from vtzoo.operators.video import load_video
+        from vtzoo.video import load_video
 
         if isinstance(video, (np.ndarray, torch.Tensor)):
             clip = load_video(video, indices=range(video.shape[0]), preprocess=self._get_preprocess())
@@ -265,13 +265,13 @@ class MovinetOperator(Operator):
 
 
 def _is_clip(value: Any) -> bool:
-    """A ``vtzoo.operators.video.VideoClip`` (duck-typed: frames + mask)."""
+    """A ``vtzoo.video.VideoClip`` (duck-typed: frames + mask)."""
     return hasattr(value, "frames") and hasattr(value, "mask") and isinstance(value.frames, torch.Tensor)
 
 
 def _frame_tensor(frame: Any) -> torch.Tensor:
     """One decoded frame -> (1, 3, H, W) uint8/float, validated like any decoded clip."""
-    from vtzoo.operators.video.arrays import as_tchw
+    from vtzoo.video.arrays import as_tchw
 
     if hasattr(frame, "to_ndarray"):  # av.VideoFrame
         frame = frame.to_ndarray(format="rgb24")

@@ -5,7 +5,7 @@ The release is two files:
 * ``checkpoint_best.pt``: a fairseq checkpoint; its ``"model"`` entry is the state dict of the
   fairseq wrapper, which holds the ``MMFusionSeparate`` as ``mmmodel`` (keys
   ``mmmodel.video_encoder.bert.encoder.layer.0...``, ``mmmodel.text_encoder.embeddings...``);
-* ``s3d_howto100m.pth``: the S3D state dict (see :mod:`vtzoo.operators.backbones.s3d.convert`).
+* ``s3d_howto100m.pth``: the S3D state dict (see :mod:`vtzoo.backbones.s3d.convert`).
 
 vtzoo keeps the original module names (``video_encoder.videomlp``, ``video_encoder.bert``,
 ``text_encoder``), so conversion strips ``mmmodel.``, drops what transformers no longer stores
@@ -26,8 +26,8 @@ from typing import Any, Mapping
 
 import torch
 
-from vtzoo.operators.backbones.s3d.convert import convert_original_state_dict as convert_s3d
-from vtzoo.operators.backbones.s3d.convert import is_original_s3d
+from vtzoo.backbones.s3d.convert import convert_original_state_dict as convert_s3d
+from vtzoo.backbones.s3d.convert import is_original_s3d
 from vtzoo.registry.weights import WeightsError, read_state_dict
 
 WRAPPER_PREFIX = "mmmodel."

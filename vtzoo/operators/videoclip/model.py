@@ -27,8 +27,8 @@ from torch import nn
 from transformers import BertConfig, BertModel
 from transformers.activations import ACT2FN
 
-from vtzoo.operators.backbones.s3d import S3D, S3DConfig
-from vtzoo.operators.base import VtzooError
+from vtzoo.backbones.s3d import S3D, S3DConfig
+from vtzoo.errors import VtzooError
 from vtzoo.operators.videoclip.config import VideoCLIPConfig
 from vtzoo.operators.videoclip.convert import convert_original_state_dict
 from vtzoo.registry.weights import PretrainedModel

@@ -1,7 +1,7 @@
 """The ``videoclip`` operator: videos (raw or as S3D features) and captions -> VideoCLIP embeddings.
 
 A raw video is decoded at 30 fps, cut into one-second windows and run through S3D (one 512-d
-feature per second, L2-normalised, see :mod:`vtzoo.operators.backbones.s3d.features`); the
+feature per second, L2-normalised, see :mod:`vtzoo.backbones.s3d.features`); the
 first ``max_video_len`` (32) seconds are kept, zero-padded to 32 with a mask, exactly as the
 original's aligner does, and fed to the video tower. Precomputed features ``(T, 512)`` or
 ``(B, T, 512)`` skip the decoding and S3D. Captions are tokenised with BERT uncased (no special
@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from vtzoo.operators.backbones.s3d.features import S3DFeatureExtractor, S3DFeatures, S3DWindowing
+from vtzoo.backbones.s3d.features import S3DFeatureExtractor, S3DFeatures, S3DWindowing
 from vtzoo.operators.base import (
     TEXT_EMBEDDING,
     VIDEO_EMBEDDING,

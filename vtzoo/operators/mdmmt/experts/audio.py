@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vtzoo.operators.base import VtzooError
+from vtzoo.errors import VtzooError
 
 SAMPLE_RATE = 16000
 WINDOW_SECONDS = 0.025

@@ -24,7 +24,7 @@ def _split(config: Mapping[str, Any], extractor_class: type) -> tuple[dict[str, 
 def load_clip_towers(weights: Any, sizes: Mapping[str, Any] | None = None):
     """CLIP towers from ``"random"``, a transformers CLIP folder / ``hf://`` repo, or a state dict file
     (OpenAI keys or transformers keys)."""
-    from vtzoo.operators.backbones.clip import (
+    from vtzoo.backbones.clip import (
         CLIPSizes,
         CLIPTowers,
         convert_openai_clip_state_dict,

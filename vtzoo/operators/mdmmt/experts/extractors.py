@@ -52,7 +52,7 @@ def _is_decoded(source: Any) -> bool:
 class ClipFrameExpert:
     """CLIP image features of 1 fps frames (MDMMT's ``CLIP`` expert)."""
 
-    towers: Any  # vtzoo.operators.backbones.clip.CLIPTowers
+    towers: Any  # vtzoo.backbones.clip.CLIPTowers
     name: str = "CLIP"
     fps: float = 1.0
     size: int = 228
@@ -65,8 +65,8 @@ class ClipFrameExpert:
         return int(self.towers.sizes.embed_dim)
 
     def preprocess(self):
-        from vtzoo.operators.backbones.clip import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
-        from vtzoo.operators.video import Preprocess
+        from vtzoo.backbones.clip import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+        from vtzoo.video import Preprocess
 
         return Preprocess(resize=self.size, crop=self.size, mean=OPENAI_CLIP_MEAN, std=OPENAI_CLIP_STD, interpolation="bicubic")
 
@@ -88,7 +88,7 @@ class ClipFrameExpert:
         return torch.cat(outs) if outs else torch.zeros(0, self.dim)
 
     def __call__(self, source: Any) -> ExpertSequence | None:
-        from vtzoo.operators.video import load_video
+        from vtzoo.video import load_video
 
         kwargs = {"source_fps": self.source_fps} if _is_decoded(source) else {}
         clip = load_video(source, fps=self.fps, preprocess=self.preprocess(), **kwargs)
@@ -159,7 +159,7 @@ class IrCsnExpert:
         return 2048
 
     def preprocess(self):
-        from vtzoo.operators.video import Preprocess
+        from vtzoo.video import Preprocess
 
         return Preprocess(resize=self.size, crop=self.size, mean=KINETICS_MEAN, std=KINETICS_STD, interpolation="bicubic")
 
@@ -183,7 +183,7 @@ class IrCsnExpert:
         return torch.cat(outs) if outs else torch.zeros(0, self.dim)
 
     def _decode(self, source: Any) -> torch.Tensor:
-        from vtzoo.operators.video import load_video, probe_video
+        from vtzoo.video import load_video, probe_video
 
         pre = self.preprocess()
         if _is_decoded(source):

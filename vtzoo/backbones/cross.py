@@ -23,7 +23,7 @@ from torch import nn
 from transformers import CLIPTextConfig
 from transformers.models.clip.modeling_clip import CLIPEncoder
 
-from vtzoo.operators.backbones.clip import convert_openai_resblock
+from vtzoo.backbones.clip import convert_openai_resblock
 
 __all__ = [
     "CrossEncoder",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from vtzoo.operators.base import VtzooError
+from vtzoo.errors import InputError
 
 
-class VideoDecodeError(VtzooError):
+class VideoDecodeError(InputError):
     """A video (file, bytes or decoded frames) that cannot be read as asked.
 
     ``source`` names the input (a path, ``"<bytes>"`` or ``"<array>"``); ``causes`` maps each
@@ -20,4 +20,5 @@ class VideoDecodeError(VtzooError):
         if self.causes:
             tried = "; ".join(f"{name}: {cause}" for name, cause in self.causes.items())
             message += f" (backends tried -> {tried})"
-        super().__init__(message)
+        VtzooError_init = super(InputError, self).__init__  # the message already names the source
+        VtzooError_init(message)

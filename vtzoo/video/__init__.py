@@ -1,7 +1,7 @@
 """Video input shared by every operator: decode only the sampled frames, then preprocess.
 
 ```python
-from vtzoo.operators.video import load_video, Preprocess
+from vtzoo.video import load_video, Preprocess
 pre = Preprocess.from_card(card.preprocessing)
 clip = load_video("a.mp4", num_frames=12, preprocess=pre)   # or fps=1.0, max_frames=12, pad=True
 clip.frames, clip.mask, clip.indices, clip.backend          # (T, C, H, W), (T,), provenance
@@ -9,8 +9,8 @@ clip.frames, clip.mask, clip.indices, clip.backend          # (T, C, H, W), (T,)
 Backends: decord first, PyAV as the fallback (``backend="auto"``); see ``docs/video.md``.
 """
 
-from vtzoo.operators.video.arrays import ArrayBackend
-from vtzoo.operators.video.backends import (
+from vtzoo.video.arrays import ArrayBackend
+from vtzoo.video.backends import (
     BACKEND_ENV_VAR,
     DecordBackend,
     PyAVBackend,
@@ -19,9 +19,9 @@ from vtzoo.operators.video.backends import (
     available_backends,
     register_backend,
 )
-from vtzoo.operators.video.errors import VideoDecodeError
-from vtzoo.operators.video.loader import VideoClip, load_video, probe_video, sampling_from_card, stack_clips
-from vtzoo.operators.video.preprocess import Preprocess
+from vtzoo.video.errors import VideoDecodeError
+from vtzoo.video.loader import VideoClip, load_video, probe_video, sampling_from_card, stack_clips
+from vtzoo.video.preprocess import Preprocess
 
 __all__ = [
     "ArrayBackend",

@@ -7,8 +7,8 @@
   :class:`S3DWindowing`, :func:`frames_to_windows`, :func:`window_features`, :class:`S3DFeatureExtractor`.
 """
 
-from vtzoo.operators.backbones.s3d.convert import convert_original_state_dict, is_original_s3d
-from vtzoo.operators.backbones.s3d.features import (
+from vtzoo.backbones.s3d.convert import convert_original_state_dict, is_original_s3d
+from vtzoo.backbones.s3d.features import (
     EmptyVideoError,
     S3DFeatureExtractor,
     S3DFeatures,
@@ -16,7 +16,7 @@ from vtzoo.operators.backbones.s3d.features import (
     frames_to_windows,
     window_features,
 )
-from vtzoo.operators.backbones.s3d.model import S3D, S3DConfig, S3DOutput
+from vtzoo.backbones.s3d.model import S3D, S3DConfig, S3DOutput
 
 __all__ = [
     "EmptyVideoError",

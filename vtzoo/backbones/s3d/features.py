@@ -24,8 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vtzoo.operators.backbones.s3d.model import S3D
-from vtzoo.operators.base import VtzooError
+from vtzoo.backbones.s3d.model import S3D
+from vtzoo.errors import VtzooError
 
 
 class EmptyVideoError(VtzooError, ValueError):
@@ -51,7 +51,7 @@ class S3DWindowing:
         return cls(**{k: v for k, v in (values or {}).items() if k in names})
 
     def preprocessing(self) -> dict[str, Any]:
-        """The decoding/preprocessing block (card schema) for :mod:`vtzoo.operators.video`."""
+        """The decoding/preprocessing block (card schema) for :mod:`vtzoo.video`."""
         return {
             "fps": self.fps,
             "resize": self.resize,
@@ -114,7 +114,7 @@ def window_features(
 class S3DFeatureExtractor:
     """Video (path, bytes, or decoded frames) -> per-window S3D features.
 
-    Decoding goes through :func:`vtzoo.operators.video.load_video` at ``windowing.fps``, a chunk
+    Decoding goes through :func:`vtzoo.video.load_video` at ``windowing.fps``, a chunk
     of ``chunk_windows`` windows at a time (the frame grid is the same as one pass). Frames
     already decoded (numpy ``(T, H, W, C)`` / torch ``(T, C, H, W)``, uint8 or float in [0, 1])
     are taken as sampled at that rate already; they are resized and cropped like decoded ones.
@@ -136,7 +136,7 @@ class S3DFeatureExtractor:
         self.warn_truncation = warn_truncation
 
     def _preprocess(self):
-        from vtzoo.operators.video import Preprocess
+        from vtzoo.video import Preprocess
 
         return Preprocess.from_card(self.windowing.preprocessing())
 
@@ -155,7 +155,7 @@ class S3DFeatureExtractor:
 
     def _from_decoded(self, frames: Any) -> tuple[torch.Tensor, int, int, dict[str, Any]]:
         """Frames already sampled at the S3D rate: keep every one (resized and cropped)."""
-        from vtzoo.operators.video import load_video
+        from vtzoo.video import load_video
 
         count = int(frames.shape[0])
         if count == 0:
@@ -168,7 +168,7 @@ class S3DFeatureExtractor:
 
     def _from_encoded(self, source: Any) -> tuple[torch.Tensor, int, int, dict[str, Any]]:
         """Decode ``chunk_windows`` windows at a time (long videos never sit in memory whole)."""
-        from vtzoo.operators.video import load_video, probe_video
+        from vtzoo.video import load_video, probe_video
 
         w = self.windowing
         info = probe_video(source)

@@ -10,11 +10,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from vtzoo.operators.video.arrays import ARRAY_LABEL, ArrayBackend, is_decoded_frames
-from vtzoo.operators.video.backends import VideoBackend, VideoInfo, backend_chain, describe_failure, open_backend
-from vtzoo.operators.video.errors import VideoDecodeError
-from vtzoo.operators.video.preprocess import Preprocess
-from vtzoo.operators.video.sampling import (
+from vtzoo.video.arrays import ARRAY_LABEL, ArrayBackend, is_decoded_frames
+from vtzoo.video.backends import VideoBackend, VideoInfo, backend_chain, describe_failure, open_backend
+from vtzoo.video.errors import VideoDecodeError
+from vtzoo.video.preprocess import Preprocess
+from vtzoo.video.sampling import (
     SamplingError,
     fps_indices,
     middle_indices,

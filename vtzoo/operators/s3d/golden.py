@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from vtzoo.operators.backbones.s3d.convert import convert_original_state_dict
-from vtzoo.operators.backbones.s3d.model import S3D, S3DConfig
+from vtzoo.backbones.s3d.convert import convert_original_state_dict
+from vtzoo.backbones.s3d.model import S3D, S3DConfig
 from vtzoo.registry.golden import GoldenCase, GoldenError, GoldenRun, Skipped, as_float32
 from vtzoo.registry.weights import load_state_dict_strict
 

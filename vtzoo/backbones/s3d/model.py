@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vtzoo.operators.backbones.s3d.convert import convert_original_state_dict
+from vtzoo.backbones.s3d.convert import convert_original_state_dict
 from vtzoo.registry.weights import PretrainedModel
 
 # Inception blocks in forward order: name -> (in, b0, b1 reduce, b1, b2 reduce, b2, b3).

@@ -23,7 +23,7 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 import numpy as np
 import torch
 
-from vtzoo.operators.video.errors import VideoDecodeError
+from vtzoo.video.errors import VideoDecodeError
 
 BACKEND_ENV_VAR = "VTZOO_VIDEO_BACKEND"
 

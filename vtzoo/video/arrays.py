@@ -18,8 +18,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from vtzoo.operators.video.backends import VideoInfo, _check_range
-from vtzoo.operators.video.errors import VideoDecodeError
+from vtzoo.video.backends import VideoInfo, _check_range
+from vtzoo.video.errors import VideoDecodeError
 
 ARRAY_LABEL = "<array>"
 EXPECTED_LAYOUT = (

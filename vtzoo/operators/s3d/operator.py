@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from vtzoo.operators.backbones.s3d.features import S3DFeatureExtractor, S3DWindowing
-from vtzoo.operators.backbones.s3d.model import S3D
+from vtzoo.backbones.s3d.features import S3DFeatureExtractor, S3DWindowing
+from vtzoo.backbones.s3d.model import S3D
 from vtzoo.operators.base import VIDEO_EMBEDDING, Embeddings, Operator
 from vtzoo.registry.operators import register_operator
 from vtzoo.registry.weights import build_model
