@@ -1,0 +1,5 @@
+import sys
+
+from vtzoo.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``vtzoo`` command, each with ``register(subparsers)``."""

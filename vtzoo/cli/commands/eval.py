@@ -1,0 +1,29 @@
+"""``vtzoo eval``: retrieval metrics of a pipeline on a captioned dataset."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from vtzoo.cli.common import EXIT_OK, EXIT_PARTIAL, load_pipeline
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from vtzoo.pipelines.evaluation import evaluate_retrieval
+
+    pipe = load_pipeline(args.pipeline, args.set)
+    report = evaluate_retrieval(pipe, args.dataset, progress=not args.quiet)
+    for failure in report.failures:
+        print(f"vtzoo: failed: {failure}", file=sys.stderr)
+    print(json.dumps(report.metrics, indent=2))
+    return EXIT_PARTIAL if report.failures else EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="text-video retrieval metrics of a pipeline on a captioned dataset")
+    p.add_argument("--pipeline", default="text_video_index", help="spec whose embed_video step embeds the videos")
+    p.add_argument("--dataset", required=True, help="DIR with videos/ and captions.json or captions.csv")
+    p.add_argument("--set", action="append", default=[], metavar="STEP.KEY=VALUE")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_eval)

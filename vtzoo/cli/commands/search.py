@@ -1,0 +1,56 @@
+"""``vtzoo search``: an index by text, or a folder of videos without a database."""
+
+from __future__ import annotations
+
+import argparse
+
+from vtzoo.cli.common import EXIT_OK, EXIT_PARTIAL, add_operator_args, create_operator, load_pipeline, report_failures
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    if len(args.terms) == 1:
+        return _search_index(args, args.terms[0])
+    if len(args.terms) != 2:
+        raise SystemExit("vtzoo search: give QUERY (search the index) or DIR QUERY (search a folder)")
+    from vtzoo.folder_search import search_folder
+
+    directory, query = args.terms
+    op = create_operator(args)
+    result = search_folder(
+        op, directory, query, top_k=args.top_k, cache_dir=args.cache_dir,
+        batch_size=args.batch_size, progress=not args.quiet,
+    )
+    report_failures(result.failures)
+    print(f"# {query!r}: {len(result.ranking)} results ({result.embedded} embedded, {result.from_cache} from cache)")
+    for rank, (path, score) in enumerate(result.ranking, 1):
+        print(f"{rank:3d}. {score:9.4f}  {path}")
+    return EXIT_PARTIAL if result.failures else EXIT_OK
+
+
+def _search_index(args: argparse.Namespace, query: str) -> int:
+    pipe = load_pipeline(args.pipeline, args.set, db=args.db)
+    for step in pipe.spec.steps:
+        if step.op == "index.search":
+            step.params["top_k"] = args.top_k
+    row = pipe(query)
+    hits = row["hits"] if isinstance(row, dict) else []
+    print(f"# {query!r}: {len(hits)} results")
+    for rank, hit in enumerate(hits, 1):
+        window = f" [{hit['start']:.1f}s-{hit['end']:.1f}s]" if hit.get("end") else ""
+        print(f"{rank:3d}. {hit['score']:9.4f}  {hit['path']}{window}")
+    return EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="search the index (QUERY) or rank the videos of a folder (DIR QUERY)")
+    p.add_argument("terms", nargs="+", metavar="[DIR] QUERY")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--db", default=None, help="index database: a Milvus Lite file or a Milvus URI (default: the spec's, ./vtzoo.db)")
+    p.add_argument("--pipeline", default="text_video_query", help="query spec (catalog name or file) for index search")
+    p.add_argument("--cache-dir", default=None, help="embedding cache (default: $VTZOO_CACHE or ~/.cache/vtzoo)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_operator_args(p)
+    p.add_argument("--step-set", dest="set", action="append", default=[], metavar="STEP.KEY=VALUE",
+                   help="override a step parameter of the query spec (repeatable)")
+    p.set_defaults(func=cmd_search)
