@@ -225,9 +225,11 @@ def _video_frames(context: OpContext) -> PipelineOp:
 
 
 def _decoded(container: Any) -> Iterator[Any]:
+    from vtzoo.video.orientation import upright_rgb
+
     with container:
         for frame in container.decode(video=0):
-            yield frame.to_ndarray(format="rgb24")
+            yield upright_rgb(frame)
 
 
 @pipeline_op("video.windows")

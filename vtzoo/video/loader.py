@@ -35,7 +35,8 @@ class VideoClip:
     a frame sampled twice appears twice). ``fps``/``duration``/``num_source_frames`` describe
     the source video (``fps`` is its average rate, not the sampling rate). ``backend`` is the
     decoder that produced the frames; ``fallback`` maps each backend tried before it to the
-    reason it failed.
+    reason it failed. ``rotation`` is the display rotation applied (counter-clockwise degrees:
+    0, 90, 180 or 270), so the frames are upright whatever the backend.
     """
 
     frames: torch.Tensor
@@ -50,6 +51,7 @@ class VideoClip:
     sampling: dict[str, Any] = field(default_factory=dict)
     preprocess: dict[str, Any] | None = None
     fallback: dict[str, str] = field(default_factory=dict)
+    rotation: int = 0
 
     def __len__(self) -> int:
         return self.frames.shape[0]
@@ -67,6 +69,7 @@ class VideoClip:
             "sampling": dict(self.sampling),
             "preprocess": self.preprocess,
             "fallback": dict(self.fallback),
+            "rotation": self.rotation,
         }
 
 
@@ -284,6 +287,7 @@ def load_video(
         sampling=request.record(),
         preprocess=None if preprocess is None else dataclasses.asdict(preprocess),
         fallback=fallback,
+        rotation=info.rotation,
     )
 
 
