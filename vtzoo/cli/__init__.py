@@ -34,11 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from vtzoo.errors import VtzooError
+    from vtzoo.errors import UsageError, VtzooError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except UsageError as exc:
+        print(f"vtzoo {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (VtzooError, FileNotFoundError) as exc:
         print(f"vtzoo {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -73,6 +73,22 @@ def report_run(result) -> None:
         print(f"vtzoo: {len(result.failures)} input(s) failed; the others finished", file=sys.stderr)
 
 
+def report_not_videos(skipped: dict, action: str) -> None:
+    """One line per file of a folder that was not taken as a video, with the reason."""
+    for path, reason in skipped.items():
+        print(f"vtzoo: not a video, not {action}: {path}: {reason}", file=sys.stderr)
+
+
+def why_no_rows(result, inputs: int) -> str:
+    """Why a run produced no output row: its inputs failed, or its filters dropped them."""
+    failed = len({failure.index for failure in result.failures})
+    if failed == inputs:
+        return f"every input ({inputs}) failed"
+    if failed:
+        return f"{failed} of {inputs} input(s) failed and the filters dropped the others"
+    return f"the pipeline's filters dropped every input ({inputs})"
+
+
 def report_failures(failures: dict[str, str]) -> None:
     for source, reason in failures.items():
         print(f"vtzoo: skipped {source}: {reason}", file=sys.stderr)

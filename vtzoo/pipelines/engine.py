@@ -11,6 +11,7 @@ fails is retried row by row, so an error is pinned to its row. Each step's ``on_
 from __future__ import annotations
 
 import itertools
+import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,12 +32,22 @@ class PipelineError(VtzooError, RuntimeError):
 @dataclass
 class Failure:
     index: int  # position of the input in the run
-    key: str
+    key: str  # the job-store key of the input (its position without a job store)
     step: str
     error: str
+    source: str = ""  # what a person recognises the input by: its path, else position and value
 
     def __str__(self) -> str:
-        return f"input {self.index} ({self.key}): step '{self.step}': {self.error}"
+        return f"{self.source or f'input {self.index}'}: step '{self.step}': {self.error}"
+
+
+def describe_input(index: int, values: dict[str, Any]) -> str:
+    """The first path or string among an input's columns, else ``input <index> (<values>)``."""
+    for value in values.values():
+        if isinstance(value, (str, os.PathLike)):
+            return os.fspath(value)
+    shown = ", ".join(repr(v) if not hasattr(v, "shape") else f"<{type(v).__name__} {tuple(v.shape)}>" for v in values.values())
+    return f"input {index} ({shown[:80]})"
 
 
 @dataclass
@@ -117,6 +128,7 @@ class Engine:
         result = RunResult()
         by_index: dict[int, list[dict[str, Any]]] = {}
         keys: dict[int, str] = {}
+        labels: dict[int, str] = {}
 
         def finish(index: int, rows: list[dict[str, Any]], failures: list[Failure]) -> None:
             by_index[index] = [{c: r[c] for c in self.spec.outputs} for r in rows]
@@ -136,6 +148,7 @@ class Engine:
         def sources() -> Iterator[_Row]:
             for index, item in enumerate(items):
                 values = self._input_values(item, index)
+                labels[index] = describe_input(index, values)
                 keys[index] = item_key([values[c] for c in self.spec.inputs]) if job_store else str(index)
                 stored = job_store.get(keys[index]) if job_store is not None else None
                 if stored is not None:
@@ -148,7 +161,7 @@ class Engine:
 
         stream: Iterator[_Row] = sources()
         for position, step in enumerate(self.spec.steps):
-            stream = self._stage(position, step, stream, tracker, keys)
+            stream = self._stage(position, step, stream, tracker, keys, labels)
         try:
             for row in stream:
                 tracker.done(row.index, row=row.values)
@@ -174,12 +187,14 @@ class Engine:
         raise PipelineError(f"input {index}: expected {len(names)} values for columns {names}, got {item!r}")
 
     # -- stages -------------------------------------------------------------------------------
-    def _stage(self, position: int, step: Step, rows: Iterator[_Row], tracker: _Tracker, keys: dict[int, str]) -> Iterator[_Row]:
+    def _stage(self, position: int, step: Step, rows: Iterator[_Row], tracker: _Tracker, keys: dict[int, str],
+               labels: dict[int, str]) -> Iterator[_Row]:
         keep = self._keep_after[position]
         next_batch = next((s.batch_size for s in self.spec.steps[position + 1 :] if s.batch_size > 1), 1)
         for row, outcome in self._apply(step, rows, next_batch):
             if isinstance(outcome, BaseException):
-                failure = Failure(row.index, keys.get(row.index, str(row.index)), step.name, f"{type(outcome).__name__}: {outcome}")
+                failure = Failure(row.index, keys.get(row.index, str(row.index)), step.name,
+                                  f"{type(outcome).__name__}: {outcome}", labels.get(row.index, ""))
                 if step.on_error == "raise":
                     raise PipelineError(str(failure)) from outcome
                 tracker.done(row.index, failure=failure)

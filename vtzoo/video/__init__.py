@@ -19,6 +19,7 @@ from vtzoo.video.backends import (
     available_backends,
     register_backend,
 )
+from vtzoo.video.discovery import Discovery, discover_videos
 from vtzoo.video.errors import VideoDecodeError
 from vtzoo.video.loader import VideoClip, load_video, probe_video, sampling_from_card, stack_clips
 from vtzoo.video.preprocess import Preprocess
@@ -27,6 +28,7 @@ __all__ = [
     "ArrayBackend",
     "BACKEND_ENV_VAR",
     "DecordBackend",
+    "Discovery",
     "Preprocess",
     "PyAVBackend",
     "VideoBackend",
@@ -34,6 +36,7 @@ __all__ = [
     "VideoDecodeError",
     "VideoInfo",
     "available_backends",
+    "discover_videos",
     "load_video",
     "probe_video",
     "register_backend",

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import argparse
 
-from vtzoo.cli.common import EXIT_OK, EXIT_PARTIAL, load_pipeline, report_run
+import sys
+
+from vtzoo.cli.common import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, load_pipeline, report_not_videos, report_run
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from vtzoo.folder_search import find_videos
+    from vtzoo.errors import UsageError
+    from vtzoo.video.discovery import discover_videos
 
+    discovery = discover_videos(args.directory)
+    report_not_videos(discovery.skipped, "indexed")
+    if not discovery.videos:
+        raise UsageError(f"no video in {args.directory} ({len(discovery.skipped)} file(s) looked at, none holds a video stream)")
     pipe = load_pipeline(args.pipeline, args.set, db=args.db)
-    videos = [str(p) for p in find_videos(args.directory)]
+    videos = [str(p) for p in discovery.videos]
     result = pipe.run(videos, job_store=args.job_store, progress=not args.quiet)
     report_run(result)
+    if not result.rows:
+        print(f"vtzoo index: nothing was indexed: the {len(videos)} video(s) failed", file=sys.stderr)
+        return EXIT_FAILED
     print(f"indexed {len(result.rows)} item(s) from {len(videos)} video(s) into {args.db or 'the spec database'}"
           f"{f' ({result.resumed} already done)' if result.resumed else ''}")
     return EXIT_PARTIAL if result.failures else EXIT_OK

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from vtzoo.cli.common import EXIT_OK, EXIT_PARTIAL, jsonable, load_pipeline, report_run
+from vtzoo.cli.common import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, jsonable, load_pipeline, report_run, why_no_rows
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -19,6 +19,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise SystemExit("vtzoo run: give at least one --input (or --inputs-file)")
     result = pipe.run(items, job_store=args.job_store, progress=not args.quiet)
     report_run(result)
+    if not result.rows:
+        print(f"vtzoo run: no output rows: {why_no_rows(result, len(items))}", file=sys.stderr)
+        return EXIT_FAILED
     out = open(args.output, "w") if args.output else sys.stdout
     try:
         for row in result.rows:

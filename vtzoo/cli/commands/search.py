@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from vtzoo.cli.common import EXIT_OK, EXIT_PARTIAL, add_operator_args, create_operator, load_pipeline, report_failures
+from vtzoo.cli.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    add_operator_args,
+    create_operator,
+    load_pipeline,
+    report_failures,
+    report_not_videos,
+)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -20,6 +28,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         op, directory, query, top_k=args.top_k, cache_dir=args.cache_dir,
         batch_size=args.batch_size, progress=not args.quiet,
     )
+    report_not_videos(result.skipped, "searched")
     report_failures(result.failures)
     print(f"# {query!r}: {len(result.ranking)} results ({result.embedded} embedded, {result.from_cache} from cache)")
     for rank, (path, score) in enumerate(result.ranking, 1):
