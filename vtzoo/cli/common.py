@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any, Sequence
+
+from vtzoo.errors import UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3
 
@@ -37,9 +41,39 @@ def add_operator_args(parser: argparse.ArgumentParser, default_op: str | None = 
                         help="override a config field of the variant (repeatable)")
 
 
+def check_device(device: str) -> None:
+    """Refuse a device this machine does not have, before any model is built."""
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError) as exc:
+        raise UsageError(f"--device {device}: not a device name ({exc})") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        built = "" if torch.version.cuda else "; this PyTorch is built without CUDA"
+        raise UsageError(f"--device {device}: no CUDA device is available (torch.cuda.is_available() is False{built})")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(f"--device {device}: the MPS backend is not available on this machine")
+
+
+def check_output(path: str | None, flag: str = "-o") -> None:
+    """Refuse an output file that cannot be written, before the work that would fill it."""
+    if path is None:
+        return
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory, not a file")
+    if not folder.is_dir():
+        raise UsageError(f"{flag} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{flag} {path}: the folder {folder} is not writable")
+
+
 def create_operator(args: argparse.Namespace):
     import vtzoo
 
+    check_device(args.device)
     return vtzoo.create(args.op, args.variant, weights=args.weights, device=args.device, **parse_config(args.config))
 
 

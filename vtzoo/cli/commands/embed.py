@@ -6,7 +6,15 @@ import argparse
 import json
 import sys
 
-from vtzoo.cli.common import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, add_operator_args, create_operator, report_failures
+from vtzoo.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    add_operator_args,
+    check_output,
+    create_operator,
+    report_failures,
+)
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
@@ -15,6 +23,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from vtzoo.batching import embed_videos
     from vtzoo.operators.base import Embeddings
 
+    check_output(args.output)
     op = create_operator(args)
     result = embed_videos(op, args.videos, batch_size=args.batch_size, progress=not args.quiet)
     report_failures(result.failures)

@@ -7,10 +7,20 @@ import json
 import sys
 from pathlib import Path
 
-from vtzoo.cli.common import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, jsonable, load_pipeline, report_run, why_no_rows
+from vtzoo.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    check_output,
+    jsonable,
+    load_pipeline,
+    report_run,
+    why_no_rows,
+)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    check_output(args.output)
     pipe = load_pipeline(args.spec, args.set, db=args.db)
     items = list(args.input)
     if args.inputs_file:
