@@ -130,19 +130,28 @@ def report_failures(failures: dict[str, str]) -> None:
         print(f"vtzoo: {len(failures)} input(s) failed; the others finished", file=sys.stderr)
 
 
-def jsonable(value: Any) -> Any:
+def jsonable(value: Any, full: bool = False) -> Any:
+    """A pipeline row as JSON. Embeddings give ``pooled``; with ``full`` also ``tokens``, ``mask``
+    and ``provenance``."""
     import torch
 
+    from vtzoo.exports import jsonable as plain
     from vtzoo.operators.base import Embeddings
 
     if isinstance(value, Embeddings):
-        return {"pooled": value.pooled.tolist()}
+        out = {"pooled": value.pooled.tolist()}
+        if full:
+            if value.tokens is not None:
+                out.update(tokens=value.tokens.tolist(), mask=value.mask.tolist())
+            if "provenance" in value.extras:
+                out["provenance"] = plain(value.extras["provenance"])
+        return out
     if isinstance(value, torch.Tensor):
         return value.tolist()
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v, full) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
+        return [jsonable(v, full) for v in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return repr(value)

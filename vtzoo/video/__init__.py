@@ -21,7 +21,7 @@ from vtzoo.video.backends import (
 )
 from vtzoo.video.discovery import Discovery, discover_videos
 from vtzoo.video.errors import VideoDecodeError
-from vtzoo.video.loader import VideoClip, load_video, probe_video, sampling_from_card, stack_clips
+from vtzoo.video.loader import VideoClip, frame_times, load_video, probe_video, sampling_from_card, stack_clips
 from vtzoo.video.preprocess import Preprocess
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "VideoInfo",
     "available_backends",
     "discover_videos",
+    "frame_times",
     "load_video",
     "probe_video",
     "register_backend",

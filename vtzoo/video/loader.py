@@ -300,6 +300,17 @@ def probe_video(source: Any, *, backend: str | None = None, source_fps: float | 
     return info
 
 
+def frame_times(source: Any, *, backend: str | None = None) -> tuple[np.ndarray, float]:
+    """Presentation time (seconds from the first frame) of every frame, and the duration."""
+    label, data = _resolve_source(source)
+    if data is None:
+        raise ValueError("frame_times needs a video file or its bytes")
+    (timestamps, info), _, _ = _decode_with_fallback(
+        label, data, backend, lambda decoder: (decoder.timestamps(), decoder.probe())
+    )
+    return timestamps, info.duration
+
+
 def stack_clips(clips: Sequence[VideoClip], pad_to: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Batch clips: frames (B, T, C, H, W) and mask (B, T), zero-padded to the longest clip.
 

@@ -35,7 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = open(args.output, "w") if args.output else sys.stdout
     try:
         for row in result.rows:
-            print(json.dumps(jsonable(row)), file=out)
+            print(json.dumps(jsonable(row, full=args.full_embeddings)), file=out)
     finally:
         if out is not sys.stdout:
             out.close()
@@ -50,6 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--db", default=None)
     p.add_argument("--job-store", default=None)
     p.add_argument("-o", "--output", default=None, help="write the JSON lines here instead of stdout")
+    p.add_argument("--full-embeddings", action="store_true",
+                   help="write embeddings whole: tokens, mask and provenance besides pooled")
     p.add_argument("--set", action="append", default=[], metavar="STEP.KEY=VALUE")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_run)
