@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from vtzoo.video.errors import VideoDecodeError
+from vtzoo.video.native_output import capture as capture_native_output
 from vtzoo.video.orientation import probe_orientation, turn, upright_rgb
 
 BACKEND_ENV_VAR = "VTZOO_VIDEO_BACKEND"
@@ -110,7 +111,7 @@ def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, VideoDecodeError):
         return exc.reason
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    text = re.sub(r"^\[[\d:]+\]\s*\S+:\d+:\s*", "", text)  # "[06:17:17] src/x.cc:486: " prefix
+    text = re.sub(r"^(\[[\d:]+\]\s*\S+:\d+:\s*)+", "", text)  # "[06:17:17] src/x.cc:486: " prefixes
     if len(text) > 300:
         text = text[:297] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -179,34 +180,59 @@ class DecordBackend:
         container = sniff_container(source)
         if container not in DECORD_CONTAINERS:
             raise VideoDecodeError(label, "decord seeks unreliably in this container (not MP4/MOV, Matroska/WebM or FLV)")
-        # decord exposes neither the frame size nor the display matrix: PyAV reads both
-        self._orientation = probe_orientation(source, label)
+        # what decord and its FFmpeg print about this file, from opening to closing (decord's
+        # decoding thread may print after a call returns)
+        self._capture = capture_native_output(label)
+        self._reader = None
+        try:
+            self._reader = self._native(decord.VideoReader, _file_like(source), ctx=decord.cpu(0))
+            self._num_frames = self._native(len, self._reader)
+            if self._num_frames <= 0:
+                raise VideoDecodeError(label, "the video stream has no frames")
+            # decord exposes neither the frame size nor the display matrix: PyAV reads both
+            self._orientation = probe_orientation(source, label)
+        except BaseException:
+            self.close()
+            raise
         self.rotation = self._orientation.rotation
         self._turn = 0 if container in DECORD_ROTATES else self.rotation
-        self._reader = decord.VideoReader(_file_like(source), ctx=decord.cpu(0))
-        self._num_frames = len(self._reader)
-        if self._num_frames <= 0:
-            raise VideoDecodeError(label, "the video stream has no frames")
 
     def probe(self) -> VideoInfo:
-        fps = float(self._reader.get_avg_fps())
+        fps = float(self._native(self._reader.get_avg_fps))
         width, height = self._orientation.width, self._orientation.height
         return VideoInfo(self._num_frames, fps, _duration(self.timestamps(), fps), width, height, self.name, self.rotation)
 
     def timestamps(self) -> np.ndarray:
-        starts = np.asarray(self._reader.get_frame_timestamp(np.arange(self._num_frames)), dtype=np.float64)[:, 0]
+        stamps = self._native(self._reader.get_frame_timestamp, np.arange(self._num_frames))
+        starts = np.asarray(stamps, dtype=np.float64)[:, 0]
         return starts - starts[0]
 
     def read(self, indices: Sequence[int]) -> torch.Tensor:
         unique = _check_range(indices, self._num_frames, self.label)
-        decoded = turn(self._reader.get_batch(unique).asnumpy(), self._turn, axes=(1, 2))
+        decoded = turn(self._native(self._reader.get_batch, unique).asnumpy(), self._turn, axes=(1, 2))
         expected = (len(unique), self._orientation.height, self._orientation.width, 3)
         if decoded.shape != expected:  # decord 0.6 garbles some frame widths instead of failing
             raise VideoDecodeError(self.label, f"decord returned frames of shape {decoded.shape}, expected {expected}")
         return _hwc_to_tchw(_gather(unique, decoded, indices))
 
+    @property
+    def decoder_messages(self) -> list[str]:
+        """What decord's FFmpeg printed about this file so far (concealed errors, ...)."""
+        return self._capture.messages()
+
+    def _native(self, call: Callable, *args, **kwargs):
+        """A decord call; its failure's reason includes what the decoder printed."""
+        try:
+            return call(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001  re-raised as the file's decode error
+            reason = describe_failure(exc)
+        said = self._capture.summary()
+        raise VideoDecodeError(self.label, reason + (f" (decoder: {said})" if said else ""))
+
     def close(self) -> None:
+        # dropping the reader stops decord's decoding thread, which may still print: captured too
         self._reader = None
+        self._capture.close()
 
 
 # ------------------------------------------------------------------------------------ PyAV ----

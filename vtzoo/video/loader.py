@@ -13,6 +13,7 @@ import torch
 from vtzoo.video.arrays import ARRAY_LABEL, ArrayBackend, is_decoded_frames
 from vtzoo.video.backends import VideoBackend, VideoInfo, backend_chain, describe_failure, open_backend
 from vtzoo.video.errors import VideoDecodeError
+from vtzoo.video.native_output import summarise
 from vtzoo.video.preprocess import Preprocess
 from vtzoo.video.sampling import (
     SamplingError,
@@ -52,6 +53,7 @@ class VideoClip:
     preprocess: dict[str, Any] | None = None
     fallback: dict[str, str] = field(default_factory=dict)
     rotation: int = 0
+    decoder_messages: str = ""  # what the decoder reported while producing the frames (concealed errors)
 
     def __len__(self) -> int:
         return self.frames.shape[0]
@@ -70,6 +72,7 @@ class VideoClip:
             "preprocess": self.preprocess,
             "fallback": dict(self.fallback),
             "rotation": self.rotation,
+            "decoder_messages": self.decoder_messages,
         }
 
 
@@ -249,23 +252,24 @@ def load_video(
     request.validate()
     label, data = _resolve_source(source)
 
-    def sample_and_read(decoder: VideoBackend) -> tuple[VideoInfo, np.ndarray, list[int], torch.Tensor]:
+    def sample_and_read(decoder: VideoBackend) -> tuple[VideoInfo, np.ndarray, list[int], torch.Tensor, str]:
         info = decoder.probe()
         timestamps = decoder.timestamps()
         chosen = request.choose(info, timestamps)
-        return info, timestamps, chosen, decoder.read(chosen)
+        frames = decoder.read(chosen)
+        return info, timestamps, chosen, frames, summarise(getattr(decoder, "decoder_messages", []))
 
     if data is None:
         if (fps is not None or start is not None or end is not None) and not source_fps:
             raise ValueError("sampling decoded frames by time (fps, start, end) needs source_fps")
         decoder = ArrayBackend(source, source_fps)
         try:
-            info, timestamps, chosen, raw = sample_and_read(decoder)
+            info, timestamps, chosen, raw, said = sample_and_read(decoder)
         except SamplingError as exc:
             raise VideoDecodeError(label, str(exc)) from exc
         used, fallback = decoder.name, {}
     else:
-        (info, timestamps, chosen, raw), used, fallback = _decode_with_fallback(label, data, backend, sample_and_read)
+        (info, timestamps, chosen, raw, said), used, fallback = _decode_with_fallback(label, data, backend, sample_and_read)
 
     frames = (preprocess or Preprocess())(raw)
     real = frames.shape[0]
@@ -288,6 +292,7 @@ def load_video(
         preprocess=None if preprocess is None else dataclasses.asdict(preprocess),
         fallback=fallback,
         rotation=info.rotation,
+        decoder_messages=said,
     )
 
 
