@@ -1,6 +1,7 @@
 """Golden parity runners for the experts: VGGish (torchvggish) and irCSN-152 (VMZ).
 
-Both cases regenerate their weights from config.json's ``weights_recipe`` (see ``recipe.py``).
+Both cases regenerate their weights from config.json's ``weights_recipe`` (``vtzoo.registry.recipes``),
+with any tensors of ``original_state_dict.safetensors`` beside them.
 """
 
 from __future__ import annotations
@@ -12,16 +13,9 @@ import torch
 
 from vtzoo.operators.mdmmt.experts import audio
 from vtzoo.operators.mdmmt.experts.ircsn import IrCsnConfig, IrCsnModel, convert_vmz_state_dict
-from vtzoo.operators.mdmmt.experts.recipe import regenerate_weights
 from vtzoo.operators.mdmmt.experts.vggish import VggishConfig, VggishModel, convert_torchvggish_state_dict
 from vtzoo.registry.golden import GoldenCase, GoldenError, GoldenRun
 from vtzoo.registry.weights import load_state_dict_strict
-
-
-def _case_weights(case: GoldenCase) -> dict[str, torch.Tensor]:
-    if "weights_recipe" in case.config:
-        return regenerate_weights(case.config["weights_recipe"])
-    return case.original_state_dict()
 
 
 def _frontend(waveform: np.ndarray, rate: int, suffix: str, out: dict[str, Any]) -> None:
@@ -39,7 +33,7 @@ def run_vggish_case(case: GoldenCase) -> GoldenRun:
     kwargs = case.config.get("constructor", {}).get("kwargs", {})
     config = VggishConfig(postprocess=bool(kwargs.get("postprocess", False)))
     model = VggishModel(config).eval()
-    load_state_dict_strict(model, convert_torchvggish_state_dict(_case_weights(case), config), str(case.path))
+    load_state_dict_strict(model, convert_torchvggish_state_dict(case.original_state_dict(), config), str(case.path))
     inputs = case.inputs()
     out: dict[str, Any] = {"mel_matrix": torch.from_numpy(audio.mel_matrix())}
     # waveform inputs are named waveform_16k / waveform_<rate>hz_<channels>ch
@@ -70,7 +64,7 @@ def run_ircsn_case(case: GoldenCase) -> GoldenRun:
     num_classes = int(cfg.get("constructor", {}).get("num_classes", 400))
     config = IrCsnConfig(layers=list(blocks), num_classes=num_classes)
     model = IrCsnModel(config).eval()
-    load_state_dict_strict(model, convert_vmz_state_dict(_case_weights(case), config), str(case.path))
+    load_state_dict_strict(model, convert_vmz_state_dict(case.original_state_dict(), config), str(case.path))
     inputs = case.inputs()
     video = inputs.get("video")
     if video is None:
