@@ -46,8 +46,13 @@ def describe_input(index: int, values: dict[str, Any]) -> str:
     for value in values.values():
         if isinstance(value, (str, os.PathLike)):
             return os.fspath(value)
-    shown = ", ".join(repr(v) if not hasattr(v, "shape") else f"<{type(v).__name__} {tuple(v.shape)}>" for v in values.values())
-    return f"input {index} ({shown[:80]})"
+    def short(value: Any) -> str:
+        if isinstance(value, (int, float, bool)) or value is None:
+            return repr(value)
+        shape = getattr(value, "shape", None)
+        return f"<{type(value).__name__}{' ' + str(tuple(shape)) if shape is not None else ''}>"
+
+    return f"input {index} ({', '.join(short(v) for v in values.values())[:80]})"
 
 
 @dataclass
