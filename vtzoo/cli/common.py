@@ -83,7 +83,7 @@ def report_failures(failures: dict[str, str]) -> None:
 def jsonable(value: Any) -> Any:
     import torch
 
-    from vtzoo.operators.base import Embeddings
+    from vtzoo.embeddings import Embeddings
 
     if isinstance(value, Embeddings):
         return {"pooled": value.pooled.tolist()}

@@ -171,7 +171,7 @@ def evaluate_retrieval(pipe, dataset: str | Path, text_batch_size: int = 64, pro
     captions with the same operator, score with its own similarity, and compute R@K / MdR / MnR.
 
     A video that fails is reported and left out together with its captions."""
-    from vtzoo.operators.base import Embeddings
+    from vtzoo.embeddings import Embeddings
     from vtzoo.pipelines.pipeline import Pipeline
     from vtzoo.pipelines.spec import PipelineSpec
 

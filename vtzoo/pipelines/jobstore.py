@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from vtzoo.operators.base import Embeddings, VtzooError
+from vtzoo.embeddings import Embeddings
+from vtzoo.errors import VtzooError
 
 
 class JobStoreError(VtzooError, RuntimeError):

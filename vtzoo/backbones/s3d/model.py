@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vtzoo.backbones.s3d.convert import convert_original_state_dict
-from vtzoo.registry.weights import PretrainedModel
+from vtzoo.modeling import PretrainedModel
 
 # Inception blocks in forward order: name -> (in, b0, b1 reduce, b1, b2 reduce, b2, b3).
 INCEPTION_CHANNELS: dict[str, tuple[int, int, int, int, int, int, int]] = {

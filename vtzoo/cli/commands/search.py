@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from vtzoo.cli.common import EXIT_OK, EXIT_PARTIAL, add_operator_args, create_operator, load_pipeline, report_failures
+from vtzoo.cli.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    add_operator_args,
+    create_operator,
+    load_pipeline,
+    report_failures,
+)
 
 
 def cmd_search(args: argparse.Namespace) -> int:

@@ -84,3 +84,6 @@ def run_case(case: GoldenCase) -> dict[str, Any]:
         else:
             outputs[name] = Skipped(f"internal tensor {name!r} of the original is not exposed by the port")
     return outputs
+
+
+GOLDEN_RUNNERS = {"clip4clip": run_case}

@@ -32,7 +32,7 @@ from vtzoo.operators.clip4clip.convert import (
     convert_original_state_dict,
     convert_transformers_clip_checkpoint,
 )
-from vtzoo.registry.weights import PretrainedModel
+from vtzoo.modeling import PretrainedModel
 
 
 def build_heads(config: CLIP4ClipConfig) -> nn.ModuleDict:

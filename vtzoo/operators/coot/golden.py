@@ -145,3 +145,6 @@ def run_case(case: GoldenCase) -> dict[str, Any]:
     if case.kind == "loss":
         return _loss_case(case)
     raise GoldenError(f"coot: unsupported case kind {case.kind!r} (model | loss)")
+
+
+GOLDEN_RUNNERS = {"coot": run_case}

@@ -33,7 +33,7 @@ from vtzoo.operators.coot.layers import (
     make_norm,
     make_pooler,
 )
-from vtzoo.registry.weights import PretrainedModel
+from vtzoo.modeling import PretrainedModel
 
 
 class CootInputError(VtzooError, ValueError):

@@ -76,3 +76,6 @@ def run_case(case: GoldenCase) -> dict[str, torch.Tensor | Skipped]:
     for name in expected:
         out.setdefault(name, Skipped("an intermediate of the original this port does not expose"))
     return out
+
+
+GOLDEN_RUNNERS = {"drl": run_case}

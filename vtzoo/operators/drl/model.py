@@ -16,7 +16,7 @@ from vtzoo.operators.drl import interaction as I
 from vtzoo.operators.drl.config import DRLConfig
 from vtzoo.operators.drl.convert import convert_clip_state_dict, convert_original_state_dict
 from vtzoo.operators.drl.temporal import lstm_aggregate
-from vtzoo.registry.weights import PretrainedModel
+from vtzoo.modeling import PretrainedModel
 
 
 class DRLModel(PretrainedModel):

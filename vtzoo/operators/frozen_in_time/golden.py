@@ -108,3 +108,6 @@ def run_case(case: GoldenCase) -> dict[str, torch.Tensor | Skipped]:
             )
             results[name] = Skipped(reason)
     return results
+
+
+GOLDEN_RUNNERS = {"frozen_in_time": run_case}

@@ -17,7 +17,7 @@ from transformers import DistilBertConfig, DistilBertModel
 
 from vtzoo.operators.frozen_in_time.config import FrozenInTimeConfig
 from vtzoo.operators.frozen_in_time.convert import convert_original_state_dict
-from vtzoo.registry.weights import PretrainedModel
+from vtzoo.modeling import PretrainedModel
 
 
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

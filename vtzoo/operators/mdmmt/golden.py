@@ -202,3 +202,6 @@ def run_mmt_case(case: GoldenCase) -> dict[str, Any]:
     out["vid_embds"] = video.expert_embeddings
     out["text_embds"] = text.expert_embeddings.view(b, k, len(names), -1).permute(0, 2, 1, 3)
     return out
+
+
+GOLDEN_RUNNERS = {"mdmmt": run_mdmmt_case, "mmt": run_mmt_case}

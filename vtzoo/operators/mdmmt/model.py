@@ -21,7 +21,7 @@ from transformers.models.bert.modeling_bert import BertEncoder
 
 from vtzoo.operators.mdmmt.config import MdmmtConfig
 from vtzoo.operators.mdmmt.convert import convert_mmt_state_dict, convert_original_state_dict, read_release_checkpoint
-from vtzoo.registry.weights import PretrainedModel
+from vtzoo.modeling import PretrainedModel
 
 # Ids the original writes into the video transformer's input_ids (its embeddings ignore them).
 CLS_ID, AGG_ID, FEA_ID = 0, 2, 6

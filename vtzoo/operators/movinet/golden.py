@@ -138,3 +138,6 @@ def run_case(case: GoldenCase) -> dict[str, Any]:
     for name in wanted - set(results):
         results[name] = Skipped("not an output of the documented call schedule")
     return results
+
+
+GOLDEN_RUNNERS = {"movinet": run_case}

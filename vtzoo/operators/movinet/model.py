@@ -21,7 +21,7 @@ from torch import nn
 from vtzoo.errors import VtzooError
 from vtzoo.operators.movinet.config import MovinetConfig
 from vtzoo.operators.movinet.convert import convert_original_state_dict, convert_tf_variables
-from vtzoo.registry.weights import PretrainedModel
+from vtzoo.modeling import PretrainedModel
 
 Triple = tuple[int, int, int]
 

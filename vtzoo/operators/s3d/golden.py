@@ -88,3 +88,6 @@ def run_case(case: GoldenCase) -> GoldenRun:
         if name not in outputs:  # e.g. the MIL-NCE text branch, whose weights vtzoo does not keep
             outputs[name] = Skipped("not an output of the S3D video branch")
     return GoldenRun(outputs=outputs, tolerances=TOLERANCES)
+
+
+GOLDEN_RUNNERS = {"s3d": run_case}

@@ -93,3 +93,6 @@ def run_case(case: GoldenCase) -> dict[str, Any]:
         if name not in outputs:
             outputs[name] = Skipped("not an output of the VideoCLIP forward")
     return outputs
+
+
+GOLDEN_RUNNERS = {"videoclip": run_case}

@@ -31,7 +31,7 @@ from vtzoo.backbones.s3d import S3D, S3DConfig
 from vtzoo.errors import VtzooError
 from vtzoo.operators.videoclip.config import VideoCLIPConfig
 from vtzoo.operators.videoclip.convert import convert_original_state_dict
-from vtzoo.registry.weights import PretrainedModel
+from vtzoo.modeling import PretrainedModel
 
 
 class VideoCLIPInputError(VtzooError, ValueError):

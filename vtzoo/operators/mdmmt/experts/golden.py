@@ -98,3 +98,6 @@ def normalize_clip(frames_uint8: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(MEAN).view(1, 3, 1, 1, 1)
     std = torch.tensor(STD).view(1, 3, 1, 1, 1)
     return (x - mean) / std
+
+
+GOLDEN_RUNNERS = {"vggish": run_vggish_case, "ircsn152": run_ircsn_case}

@@ -14,7 +14,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from vtzoo.registry.weights import PretrainedModel
+from vtzoo.modeling import PretrainedModel
 
 # Kinetics normalisation used by VMZ (and MDMMT's dumper) on [0, 1] RGB, layout (B, C, T, H, W)
 MEAN = (0.43216, 0.394666, 0.37645)

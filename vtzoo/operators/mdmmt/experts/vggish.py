@@ -14,7 +14,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from vtzoo.registry.weights import PretrainedModel
+from vtzoo.modeling import PretrainedModel
 
 _CONV_PLAN = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M")
 QUANTIZE_MIN, QUANTIZE_MAX = -2.0, 2.0
