@@ -324,6 +324,13 @@ class Operator:
         return f"<{type(self).__name__} {self.name}/{self.variant} on {self.device}, {self.precision}>"
 
 
+def input_provenance(source: str, count: int = 1) -> list[dict[str, Any]]:
+    """Provenance of items that were not decoded here (tensors, features): the contract's keys,
+    with ``source`` saying what they were."""
+    record = {"source": source, "backend": None, "fallback": None, "indices": None, "timestamps": None, "rotation": 0}
+    return [dict(record) for _ in range(count)]
+
+
 def video_items(videos: Any) -> list[Any]:
     """``embed_video``'s argument as a list of items: a list as it is, a batch tensor (5-d) split,
     anything else is one video."""
