@@ -329,6 +329,18 @@ def _coerce(spec: dataclasses.Field, hint: Any, value: Any, origin: str) -> Any:
     return value
 
 
+def merge_config(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``changes``; a mapping in both is merged key by key, so a nested config
+    given in part (``clip={"vision_layers": 2}``) keeps the rest of ``base``'s."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_config(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def build_model(
     model_class: type[PretrainedModel],
     card: WeightCard | None,
@@ -341,7 +353,7 @@ def build_model(
 
     The one loading path of every family. The config is the card's (or, for
     ``weights="operator/variant"``, that card's), updated by a vtzoo folder's saved config, then by
-    ``overrides``. The model is constructed under ``torch.manual_seed(seed)`` (in a forked RNG), so
+    ``overrides`` (nested configs merged field by field, see :func:`merge_config`). The model is constructed under ``torch.manual_seed(seed)`` (in a forked RNG), so
     ``weights="random"`` gives the same weights in any process. Original checkpoints are read by
     the family's ``read_checkpoint`` (multi-network, nested or extension-less releases) and
     converted by its ``CONVERTERS``; a checkpoint of unknown format is tried as vtzoo keys first,
@@ -363,8 +375,8 @@ def build_model(
                 f"weights {resolved.origin} hold a {saved['vtzoo_family']!r} model (config.json: vtzoo_family), "
                 f"but a {family!r} model was expected; load them with the {saved['vtzoo_family']} operator"
             )
-        values.update(saved)
-    values.update(overrides or {})
+        values = merge_config(values, saved)
+    values = merge_config(values, overrides or {})
     config = config_from_dict(model_class.config_class, values, weights_card.path if weights_card else family)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
