@@ -15,17 +15,11 @@ from pathlib import Path
 import torch
 
 from vtzoo.batching import embed_videos
+from vtzoo.cache import default_cache_dir
 from vtzoo.operators.base import Embeddings, Operator
 from vtzoo.registry.weights import sha256_of
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"})
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("VTZOO_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "vtzoo"
-    )
-    return Path(base)
 
 
 def find_videos(directory: str | Path) -> list[Path]:

@@ -74,7 +74,7 @@ class VectorIndex:
         if is_local_uri(uri):
             self.token_root = Path(uri + ".tokens")
         else:
-            from vtzoo.folder_search import default_cache_dir
+            from vtzoo.cache import default_cache_dir
 
             self.token_root = default_cache_dir() / "index-tokens" / re.sub(r"[^0-9A-Za-z]+", "_", uri)
 
