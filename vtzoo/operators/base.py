@@ -119,6 +119,7 @@ class Operator:
     """
 
     name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""  # one line for `vtzoo list` and the README table (the paper, in short)
     tasks: ClassVar[frozenset[str]] = frozenset()
     default_variant: ClassVar[str | None] = None
     model_class: ClassVar[type["PretrainedModel"]]
