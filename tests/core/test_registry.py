@@ -56,7 +56,7 @@ def plugin_on_path(tmp_path, monkeypatch):
 
 def test_entry_point_plugin_is_listed_and_created(plugin_on_path):
     assert plugin_on_path in vtzoo.list_operators()
-    op = vtzoo.create(plugin_on_path, scale=2.0)
+    op = vtzoo.create(plugin_on_path, weights="random", scale=2.0)
     assert op.name == "tiny-text"
     assert op.embed_text(["abc", "hello"]).pooled.tolist() == [[6.0], [10.0]]
     with pytest.raises(UnsupportedTask, match="tiny-text.*video-embedding"):
