@@ -26,22 +26,9 @@ from typing import Any, Callable
 
 import torch
 
-StateDict = dict[str, torch.Tensor]
+from vtzoo.registry.weights import CONFIG_NAME, WEIGHTS_NAME, PartialStateDict, StateDict, build_model  # noqa: F401
+
 Converter = Callable[[StateDict, Any], StateDict]
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-
-
-class PartialStateDict(dict):
-    """A converted state dict that leaves some modules to :meth:`PretrainedModel.init_like_original`.
-
-    ``initialised`` names the key prefixes the original initialises itself (e.g. CLIP4Clip's heads
-    when starting from plain CLIP): those keys may be missing; every other key must be present.
-    """
-
-    def __init__(self, tensors: StateDict, initialised: tuple[str, ...]):
-        super().__init__(tensors)
-        self.initialised = tuple(initialised)
 
 
 class PretrainedModel(torch.nn.Module):
@@ -111,8 +98,6 @@ class PretrainedModel(torch.nn.Module):
     @classmethod
     def from_pretrained(cls, weights: Any, strict: bool = True, seed: int = 0, **overrides: Any) -> "PretrainedModel":
         """Load from a card name, ``hf://org/repo[@rev]``, a saved folder, or an original checkpoint file."""
-        from vtzoo.registry.weights import build_model
-
         model, _ = build_model(cls, None, weights, overrides, strict=strict, seed=seed)
         return model.eval()
 

@@ -63,7 +63,7 @@ def offline_clip_tokenizer_dir(cache_dir: str | None = None) -> Path | None:
     bpe = packaged_bpe_file()
     if bpe is None:
         return None
-    from vtzoo.folder_search import default_cache_dir
+    from vtzoo.cache import default_cache_dir
 
     out = Path(cache_dir) if cache_dir else default_cache_dir() / "clip-bpe-16e6"
     if not (out / "vocab.json").is_file() or not (out / "merges.txt").is_file():

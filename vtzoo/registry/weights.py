@@ -25,7 +25,7 @@ import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -43,7 +43,24 @@ from vtzoo.registry.hub import (  # noqa: F401
     tokenizer_source,
 )
 
-from vtzoo.modeling import CONFIG_NAME, WEIGHTS_NAME, PartialStateDict, PretrainedModel, StateDict  # noqa: F401
+if TYPE_CHECKING:  # pragma: no cover
+    from vtzoo.modeling import PretrainedModel
+
+StateDict = dict[str, torch.Tensor]
+CONFIG_NAME = "config.json"  # vtzoo's folder format: config.json + model.safetensors
+WEIGHTS_NAME = "model.safetensors"
+
+
+class PartialStateDict(dict):
+    """A converted state dict that leaves some modules to the model's ``init_like_original``.
+
+    ``initialised`` names the key prefixes the original initialises itself (e.g. CLIP4Clip's heads
+    when starting from plain CLIP): those keys may be missing; every other key must be present.
+    """
+
+    def __init__(self, tensors: StateDict, initialised: tuple[str, ...]):
+        super().__init__(tensors)
+        self.initialised = tuple(initialised)
 
 VTZOO_FORMAT = "vtzoo"
 _CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".tar", ".ckpt")
@@ -342,13 +359,13 @@ def merge_config(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[st
 
 
 def build_model(
-    model_class: type[PretrainedModel],
+    model_class: type["PretrainedModel"],
     card: WeightCard | None,
     weights: Any,
     overrides: Mapping[str, Any] | None = None,
     strict: bool = True,
     seed: int = 0,
-) -> tuple[PretrainedModel, ResolvedWeights]:
+) -> tuple["PretrainedModel", ResolvedWeights]:
     """Resolve ``weights``, build ``model_class(config)`` and load the (converted) state dict.
 
     The one loading path of every family. The config is the card's (or, for
@@ -401,7 +418,7 @@ def build_model(
     return model, _load_detected(family, model, config, state_dict, converters, resolved, strict, seed)
 
 
-def _load_converted(model: PretrainedModel, converted: StateDict, origin: str, strict: bool, seed: int) -> None:
+def _load_converted(model: "PretrainedModel", converted: StateDict, origin: str, strict: bool, seed: int) -> None:
     """Load a converter's output; a :class:`PartialStateDict` leaves its prefixes to the model."""
     if not isinstance(converted, PartialStateDict):
         load_state_dict_strict(model, converted, origin, strict)
