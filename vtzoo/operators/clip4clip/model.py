@@ -15,7 +15,10 @@
 
 Width constraints of the original: the temporal transformer has the *text* transformer's width
 and heads, the frame position embedding / LSTM / cross encoder the cross hidden size; so every
-head but meanP needs ``embed_dim == transformer_width == cross_hidden_size``.
+head but meanP needs ``clip.embed_dim == clip.transformer_width == cross_hidden_size``.
+
+Starting from plain CLIP (the ``openai-clip`` / ``transformers-clip`` converters), the head is
+initialised as the original starts fine-tuning: :meth:`CLIP4ClipModel.init_like_original`.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ class CLIP4ClipOperator(Operator):
       plain cosine); for tightTransf the cross encoder's logit of every (text, video) pair.
     """
 
+    summary = "CLIP frames + 4 similarity heads (Luo et al. 2021)"
     tasks = frozenset({VIDEO_EMBEDDING, TEXT_EMBEDDING, VIDEO_TEXT_SIMILARITY})
     default_variant = "vit-b32-zeroshot"
     model_class = CLIP4ClipModel

@@ -4,6 +4,10 @@ The original saves ``model.state_dict()`` of its ``DRL`` module: CLIP under ``cl
 key names (fp16 Linear/Conv/attention tensors when trained on GPU), and the heads at top level.
 Only the CLIP internals and the attention blocks change names here; everything else keeps its
 original key.
+
+``CONVERTERS`` (found by :class:`~vtzoo.modeling.PretrainedModel`): ``original`` for those
+checkpoints; ``openai-clip`` / ``transformers-clip`` for a plain CLIP to start from (no DRL weights
+were released), whose heads :meth:`DRLModel.init_like_original` initialises.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ _SIM_BLOCK_ELEMENTS = 1 << 24
 class DRLOperator(Operator):
     """DRL behind the common interface; ``loss`` computes the training objective for fine-tuning."""
 
+    summary = "token-wise interactions over CLIP (Wang et al. 2022)"
     tasks = frozenset({VIDEO_EMBEDDING, TEXT_EMBEDDING, VIDEO_TEXT_SIMILARITY})
     default_variant = "vit-b32-msrvtt-wti"
     model_class = DRLModel
