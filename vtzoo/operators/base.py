@@ -72,6 +72,8 @@ class OperatorOptions:
     ``seed``: seeds ``weights="random"`` of the model and of every sub-model it builds.
     ``tokenizer``: a tokenizer object, folder, ``vocab.txt`` or Hub repo (None: the card's).
     ``backend``: "torch" or "openvino" (the optional runtime, for the towers that support it).
+    ``preprocessing``: keys that override the card's ``preprocessing`` (e.g. ``frames``, or the
+    ``resize``/``crop`` of a model built at another resolution).
     """
 
     batch_size: int | None = None
@@ -79,6 +81,7 @@ class OperatorOptions:
     seed: int = 0
     tokenizer: Any = None
     backend: str = "torch"
+    preprocessing: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
@@ -88,6 +91,8 @@ class OperatorOptions:
         if self.backend not in BACKENDS:
             raise ConfigError(f"option backend {self.backend!r} is not one of {', '.join(BACKENDS)}."
                               f"{did_you_mean(str(self.backend), BACKENDS)}")
+        if self.preprocessing is not None and not isinstance(self.preprocessing, Mapping):
+            raise ConfigError(f"option preprocessing must be a mapping of card preprocessing keys, got {self.preprocessing!r}")
 
 
 def as_text_list(texts: str | Sequence[str]) -> list[str]:
@@ -217,8 +222,10 @@ class Operator:
 
     @property
     def preprocessing(self) -> Mapping[str, Any]:
-        """The card's input preparation (frames, fps, resize, tokenizer, ...); empty without a card."""
-        return self.card.preprocessing if self.card is not None else {}
+        """The card's input preparation (frames, fps, resize, tokenizer, ...), updated by the
+        ``preprocessing`` option; empty without either."""
+        card = self.card.preprocessing if self.card is not None else {}
+        return {**card, **self.options.preprocessing} if self.options.preprocessing else card
 
     @property
     def batch_size(self) -> int:
@@ -256,6 +263,24 @@ class Operator:
         with self.compute():
             for part in self.batches(tensors[0].shape[0], size):
                 results.append(fn(*(t[part].to(self.device) for t in tensors)))
+        return results
+
+    def map_by_shape(self, fn: Callable[[torch.Tensor], Any], items: Sequence[torch.Tensor]) -> list[Any]:
+        """``fn`` over batches of the ``items`` that have the same shape (stacked, on the device,
+        under :meth:`compute`); returns one result per item, in order: the item's row of ``fn``'s
+        output (a tensor, or a tuple of tensors), float32 on the CPU. Items of different shapes
+        (clips of other lengths) never share a batch, so none is padded to another."""
+        results: list[Any] = [None] * len(items)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, item in enumerate(items):
+            groups.setdefault(tuple(item.shape), []).append(i)
+        with self.compute():
+            for members in groups.values():
+                for part in self.batches(len(members)):
+                    chosen = members[part]
+                    out = fn(torch.stack([items[i] for i in chosen]).to(self.device))
+                    for row, i in enumerate(chosen):
+                        results[i] = tuple(o[row].float().cpu() for o in out) if isinstance(out, tuple) else out[row].float().cpu()
         return results
 
     # -- input --------------------------------------------------------------------------------
@@ -319,8 +344,9 @@ class Operator:
 
     @classmethod
     def tiny_config(cls, card: "WeightCard | None") -> dict[str, Any]:
-        """Config overrides that shrink ``card``'s architecture to a few layers of a few channels:
-        the same code paths, in milliseconds. Used by the conformance tests, smoke benchmarks and
+        """``create`` keyword arguments that shrink ``card``'s architecture to a few layers of a few
+        channels (config overrides, and options such as a ``preprocessing`` at the tiny input
+        size): the same code paths, in milliseconds. Used by the conformance tests, smoke benchmarks and
         the ``synthetic-tiny`` training recipes."""
         return {}
 
