@@ -5,11 +5,19 @@ after a ``flat_map``). Steps with ``workers > 0`` run in a thread pool that work
 next stage through a bounded window of in-flight rows (decoding hides behind the model while
 memory stays bounded); steps with ``batch_size > 1`` call their op on whole batches. A batch that
 fails is retried row by row, so an error is pinned to its row. Each step's ``on_error`` decides:
-``raise`` stops the run, ``skip`` reports the row and carries on.
+``raise`` stops the run, ``skip`` reports the row and carries on. An error that is about the
+run rather than the row (``fatal``: the database stopped answering) stops it under either policy,
+after recording what was finished.
+
+Before the first input is read, :meth:`Engine.prepare` builds every model and opens every index:
+a bad weight, an unreachable database or an unwritable folder fails there, not after hours of
+decoding. It also computes the pipeline's fingerprint, which keys the job store (see
+:mod:`vtzoo.pipelines.jobstore`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,13 +27,54 @@ from typing import Any, Callable, Iterable, Iterator
 from tqdm.auto import tqdm
 
 from vtzoo.errors import VtzooError
+from vtzoo.pipelines.fingerprint import BOUND_PARAM, operator_fingerprint, pipeline_fingerprint
 from vtzoo.pipelines.jobstore import JobStore, item_key
-from vtzoo.pipelines.ops import OpContext, PipelineOp, resolve_op
+from vtzoo.pipelines.ops import OpContext, OperatorTaskOp, PipelineOp, resolve_op
 from vtzoo.pipelines.spec import PipelineSpec, Step
 
 
 class PipelineError(VtzooError, RuntimeError):
     """A step failed under ``on_error: raise``; names the step and the input."""
+
+
+class RunAborted(PipelineError):
+    """The run stopped on an error no item can get past; what finished before is recorded."""
+
+
+def is_fatal(error: BaseException) -> bool:
+    return bool(getattr(error, "fatal", False))
+
+
+def apply_batch(op: PipelineOp, step: Step, rows: list[tuple[Any, ...]]) -> list[Any]:
+    """Results (or exceptions) of ``op`` on ``rows``: one call for all, and if that fails, one call
+    per row, so that an error is pinned to its row."""
+    if len(rows) > 1:
+        try:
+            results = op.call_batch(rows)
+            if len(results) != len(rows):
+                raise PipelineError(f"op {step.op_label} returned {len(results)} results for {len(rows)} rows")
+            return list(results)
+        except Exception as exc:
+            if is_fatal(exc):
+                return [exc] * len(rows)
+    return [call_one(op, row) for row in rows]
+
+
+def call_one(op: PipelineOp, values: tuple[Any, ...]) -> Any:
+    try:
+        return op.call(*values)
+    except Exception as exc:  # handed to the step's error policy
+        return exc
+
+
+def step_outputs(step: Step, value: Any) -> dict[str, Any]:
+    """A step's result as its output columns."""
+    if len(step.outputs) == 1:
+        return {step.outputs[0]: value}
+    if not isinstance(value, (tuple, list)) or len(value) != len(step.outputs):
+        raise PipelineError(f"step '{step.name}': op {step.op_label} returned {type(value).__name__}, "
+                            f"expected {len(step.outputs)} values for columns {step.outputs}")
+    return dict(zip(step.outputs, value))
 
 
 @dataclass
@@ -96,11 +145,48 @@ class Engine:
         self.context = context or OpContext()
         self._ops: dict[str, PipelineOp] = {}
         self._keep_after = self._columns_needed_after()
+        self._operator_fingerprints: dict[str, str] = {}
+        self.fingerprint: str | None = None
 
     def _op(self, step: Step) -> PipelineOp:
         if step.name not in self._ops:  # built on first use: a spec that is only validated builds nothing
-            self._ops[step.name] = resolve_op(step.op, step.params, self.context)
+            self._ops[step.name] = resolve_op(step.op, self.params(step), self.context)
         return self._ops[step.name]
+
+    def params(self, step: Step) -> dict[str, Any]:
+        """The step's parameters; an index step also gets the fingerprint of the operator feeding it."""
+        if not (isinstance(step.op, str) and step.op.startswith("index.")) or BOUND_PARAM in step.params:
+            return step.params
+        for other in self.spec.steps:
+            name, _, _ = str(other.op).partition(".")
+            if other.name in self._operator_fingerprints and name == step.params.get("operator") and \
+                    step.params.get("variant") in (None, "", other.params.get("variant")):
+                return {**step.params, BOUND_PARAM: self._operator_fingerprints[other.name]}
+        return step.params
+
+    def prepare(self) -> str:
+        """Build every op (models first, then the indexes they feed) and return the pipeline's
+        fingerprint. Runs before any input is read, so bad settings fail before any work."""
+        if self.fingerprint is None:
+            for step in self.spec.steps:
+                if not (isinstance(step.op, str) and step.op.startswith("index.")):
+                    op = self._op(step)
+                    if isinstance(op, OperatorTaskOp):
+                        self._operator_fingerprints[step.name] = operator_fingerprint(op.operator)
+            for step in self.spec.steps:
+                self._op(step)
+            self.fingerprint = pipeline_fingerprint(self.spec, self._operator_fingerprints)
+        return self.fingerprint
+
+    def bound_spec(self) -> PipelineSpec:
+        """The spec with the bound parameters written in (what a remote worker builds its ops from)."""
+        self.prepare()
+        steps = [dataclasses.replace(step, params=dict(self.params(step))) for step in self.spec.steps]
+        return dataclasses.replace(self.spec, steps=steps)
+
+    def item_key(self, values: dict[str, Any], job_store: JobStore) -> str:
+        """The job-store key of one input: the pipeline's fingerprint and the input (files by content)."""
+        return f"{self.prepare()}|{item_key([values[c] for c in self.spec.inputs], job_store.content_hash)}"
 
     def _columns_needed_after(self) -> list[set[str]]:
         """For each step, the columns some later step or the output still reads (others are freed)."""
@@ -114,6 +200,7 @@ class Engine:
     # -- running ------------------------------------------------------------------------------
     def run(self, items: Iterable[Any], job_store: JobStore | None = None, progress: bool = True,
             total: int | None = None) -> RunResult:
+        self.prepare()
         result = RunResult()
         by_index: dict[int, list[dict[str, Any]]] = {}
         keys: dict[int, str] = {}
@@ -122,10 +209,7 @@ class Engine:
             by_index[index] = [{c: r[c] for c in self.spec.outputs} for r in rows]
             result.failures.extend(failures)
             if job_store is not None:
-                if failures:
-                    job_store.put_failed(keys[index], [{"step": f.step, "error": f.error} for f in failures])
-                else:
-                    job_store.put_done(keys[index], by_index[index])
+                record_outcome(job_store, keys[index], by_index[index], failures)
             bar.update(1)
 
         tracker = _Tracker(finish)
@@ -135,8 +219,8 @@ class Engine:
 
         def sources() -> Iterator[_Row]:
             for index, item in enumerate(items):
-                values = self._input_values(item, index)
-                keys[index] = item_key([values[c] for c in self.spec.inputs]) if job_store else str(index)
+                values = self.input_values(item, index)
+                keys[index] = self.item_key(values, job_store) if job_store else str(index)
                 stored = job_store.get(keys[index]) if job_store is not None else None
                 if stored is not None:
                     by_index[index] = stored
@@ -152,6 +236,9 @@ class Engine:
         try:
             for row in stream:
                 tracker.done(row.index, row=row.values)
+        except RunAborted as exc:
+            raise RunAborted(f"{exc}; {len(by_index)} input(s) finished{' and recorded' if job_store else ''}, "
+                             f"the others were not: run the same job again to compute them") from exc.__cause__
         finally:
             bar.close()
             for op in self._ops.values():
@@ -160,7 +247,7 @@ class Engine:
         result.failures.sort(key=lambda f: f.index)
         return result
 
-    def _input_values(self, item: Any, index: int) -> dict[str, Any]:
+    def input_values(self, item: Any, index: int) -> dict[str, Any]:
         names = self.spec.inputs
         if isinstance(item, dict):
             missing = [n for n in names if n not in item]
@@ -180,6 +267,8 @@ class Engine:
         for row, outcome in self._apply(step, rows, next_batch):
             if isinstance(outcome, BaseException):
                 failure = Failure(row.index, keys.get(row.index, str(row.index)), step.name, f"{type(outcome).__name__}: {outcome}")
+                if is_fatal(outcome):
+                    raise RunAborted(f"step '{step.name}': {outcome}") from outcome
                 if step.on_error == "raise":
                     raise PipelineError(str(failure)) from outcome
                 tracker.done(row.index, failure=failure)
@@ -201,17 +290,8 @@ class Engine:
             tracker.split(row.index, len(pieces))
         for piece in pieces:
             values = {k: v for k, v in row.values.items() if k in keep}
-            values.update({k: v for k, v in self._outputs(step, piece).items() if k in keep})
+            values.update({k: v for k, v in step_outputs(step, piece).items() if k in keep})
             yield _Row(row.index, values)
-
-    @staticmethod
-    def _outputs(step: Step, value: Any) -> dict[str, Any]:
-        if len(step.outputs) == 1:
-            return {step.outputs[0]: value}
-        if not isinstance(value, (tuple, list)) or len(value) != len(step.outputs):
-            raise PipelineError(f"step '{step.name}': op {step.op_label} returned {type(value).__name__}, "
-                                f"expected {len(step.outputs)} values for columns {step.outputs}")
-        return dict(zip(step.outputs, value))
 
     def _apply(self, step: Step, rows: Iterator[_Row], next_batch: int) -> Iterator[tuple[_Row, Any]]:
         """(row, result or exception) pairs, in row order."""
@@ -224,10 +304,7 @@ class Engine:
                 yield row, self._call_one(step, row)
 
     def _call_one(self, step: Step, row: _Row) -> Any:
-        try:
-            return self._op(step).call(*[row.values[c] for c in step.inputs])
-        except Exception as exc:  # handed to the step's error policy
-            return exc
+        return call_one(self._op(step), tuple(row.values[c] for c in step.inputs))
 
     def _apply_threaded(self, step: Step, rows: Iterator[_Row], max_in_flight: int) -> Iterator[tuple[_Row, Any]]:
         self._op(step)  # build before the threads start: one model, not one per thread
@@ -248,10 +325,12 @@ class Engine:
             batch = list(itertools.islice(rows, step.batch_size))
             if not batch:
                 return
-            try:
-                results = op.call_batch([tuple(r.values[c] for c in step.inputs) for r in batch])
-                if len(results) != len(batch):
-                    raise PipelineError(f"op {step.op_label} returned {len(results)} results for {len(batch)} rows")
-            except Exception:  # pin the error to its row(s): retry one by one
-                results = [self._call_one(step, r) for r in batch]
-            yield from zip(batch, results)
+            yield from zip(batch, apply_batch(op, step, [tuple(r.values[c] for c in step.inputs) for r in batch]))
+
+
+def record_outcome(job_store: JobStore, key: str, rows: list[dict[str, Any]], failures: list[Failure]) -> None:
+    """Failed inputs are recorded for the report (and computed again next time); finished ones with their rows."""
+    if failures:
+        job_store.put_failed(key, [{"step": f.step, "error": f.error} for f in failures])
+    else:
+        job_store.put_done(key, rows)

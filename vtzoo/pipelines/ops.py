@@ -6,7 +6,8 @@
   the rest (``variant``, ``weights``, config overrides) build the operator, once per pipeline,
   shared by every step that names the same one.
 * built-in ops registered with :func:`pipeline_op`: ``video.decode``, ``video.frames``,
-  ``video.windows``, ``index.upsert``, ``index.search``, ``value.*`` filters.
+  ``video.windows``, ``value.*`` filters, and ``index.upsert``, ``index.search``
+  (:mod:`vtzoo.pipelines.index_ops`).
 
 A spec can only name these (it never imports arbitrary code); the builder API also takes a
 Python callable.
@@ -126,12 +127,12 @@ class OpContext:
                     return op
         return self.operator(name, variant, weights=weights)
 
-    def index(self, uri: str) -> Any:
+    def index(self, uri: str, create: bool = True) -> Any:
         from vtzoo.pipelines.index import VectorIndex
 
         with self._lock:
             if uri not in self._indexes:
-                self._indexes[uri] = VectorIndex(uri)
+                self._indexes[uri] = VectorIndex(uri, create=create)
             return self._indexes[uri]
 
 
@@ -252,35 +253,6 @@ def _video_windows(context: OpContext, window: float = 4.0, stride: float | None
     return CallableOp(windows, {})
 
 
-@pipeline_op("index.upsert")
-def _index_upsert(context: OpContext, db: str = "./vtzoo.db", operator: str = "", variant: str = "",
-                  collection: str | None = None) -> PipelineOp:
-    """(vec, path[, start, end]) -> id: store a video (or window) embedding; idempotent by content."""
-    index = context.index(db)
-    name = collection or index.collection_name(operator, variant)
-
-    def upsert(vec: Embeddings, path: str, start: float | None = None, end: float | None = None) -> str:
-        return index.upsert(name, vec, path, start=start, end=end)
-
-    return CallableOp(upsert, {}, on_finish=lambda: index.flush(name))
-
-
-@pipeline_op("index.search")
-def _index_search(context: OpContext, db: str = "./vtzoo.db", operator: str = "", variant: str | None = None,
-                  collection: str | None = None, top_k: int = 10, rerank: int = 0, filter: str = "",
-                  weights: Any = None) -> PipelineOp:
-    """text embedding -> ranked hits; with ``rerank: N`` the top N are re-scored by the operator."""
-    index = context.index(db)
-    name = collection or index.collection_name(operator, variant or "")
-
-    def search(query: Embeddings) -> list[dict[str, Any]]:
-        # resolved per call, after the step that embedded the query has built its operator
-        op = context.find_operator(operator, variant, weights) if rerank else None
-        return index.search(name, query, top_k=top_k, rerank_with=op, rerank_top=rerank, filter=filter)
-
-    return CallableOp(search, {})
-
-
 @pipeline_op("value.not_none")
 def _not_none(context: OpContext) -> PipelineOp:
     return CallableOp(lambda value: value is not None, {})
@@ -289,3 +261,6 @@ def _not_none(context: OpContext) -> PipelineOp:
 @pipeline_op("value.at_least")
 def _at_least(context: OpContext, minimum: float = 0.0) -> PipelineOp:
     return CallableOp(lambda value: value is not None and float(value) >= minimum, {})
+
+
+from vtzoo.pipelines import index_ops  # noqa: E402,F401  (registers index.upsert, index.search)
