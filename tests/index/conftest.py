@@ -11,6 +11,7 @@ import itertools
 import os
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -53,9 +54,14 @@ class MilvusTestServer:
         self.server.server_proc.wait()
 
     def stop(self) -> None:
-        if self.server is not None and self.server.server_proc.poll() is None:
-            self.server.stop()
-            self.server.server_proc.wait(timeout=30)
+        proc = self.server.server_proc if self.server is not None else None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 @pytest.fixture(scope="session")

@@ -277,6 +277,11 @@ class VectorIndex:
             for block in self.iter_rows(collection, with_vectors=with_vectors):
                 writer.write_table(pa.Table.from_pylist([{f.name: r[f.name] for f in fields} for r in block], schema=schema))
                 written += len(block)
+        expected = self.count(collection)
+        if written != expected:
+            tmp.unlink(missing_ok=True)
+            raise VectorIndexError(f"export of '{collection}' from {self.uri} read {written} of {expected} rows; "
+                                   "nothing was written (was the collection written to meanwhile?)")
         os.replace(tmp, target)
         return written
 

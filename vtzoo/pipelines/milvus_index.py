@@ -6,9 +6,10 @@ server instead of failing on the lock; a second process that cannot join gets a 
 never a second writer on the file.
 
 A collection records the operator's fingerprint in its properties and its description (Milvus
-Lite keeps only the first, older servers may keep only the second). Reads that must see every client's writes (counts, info) ask
-for ``Strong`` consistency; searches ask for ``Session`` (this client's own writes, without
-waiting for the server's time tick, ~200 ms).
+Lite keeps only the first, older servers may keep only the second). Counts ask for ``Strong``
+consistency (every client's writes); a search asks for ``Strong`` right after this client wrote
+(it sees its own writes and deletes) and for ``Bounded`` otherwise, which does not wait for the
+server's time tick (~200 ms).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from vtzoo.pipelines.index import (
-    MAX_PATH, ROW_FIELDS, IndexUnavailable, VectorIndex, VectorIndexError, check_local_target, is_local_uri,
+    MAX_PATH, ROW_FIELDS, IndexUnavailable, VectorIndex, VectorIndexError, _quote, check_local_target, is_local_uri,
 )
 
 _ENDPOINT_SUFFIX = ".endpoint.json"
@@ -51,6 +52,7 @@ class MilvusIndex(VectorIndex):
         self._lock = threading.RLock()
         self._loaded: set[str] = set()
         self._dims: dict[str, int] = {}
+        self._wrote = False  # since the last search: the next one must see those writes
         if is_local_uri(uri) and not create and not Path(uri).exists():
             raise VectorIndexError(f"index database {uri} does not exist (index some videos first: vtzoo index DIR --db {uri})")
         self.client = self._connect(token)
@@ -206,6 +208,7 @@ class MilvusIndex(VectorIndex):
     # -- rows ---------------------------------------------------------------------------------
     def _write(self, collection: str, rows: list[dict[str, Any]]) -> None:
         self._call("upsert", collection, rows, timeout=_RPC_TIMEOUT)
+        self._wrote = True
 
     def _delete(self, collection: str, ids: list[str] | None, filter: str) -> int:
         self._ensure_loaded(collection)
@@ -213,28 +216,32 @@ class MilvusIndex(VectorIndex):
             result = self._call("delete", collection, ids=ids)
         else:
             result = self._call("delete", collection, filter=filter)
+        self._wrote = True
         return int(result.get("delete_count", 0) if isinstance(result, dict) else len(result or []))
 
     def _nearest(self, collection: str, vector: list[float], limit: int, filter: str) -> list[dict[str, Any]]:
         self._ensure_loaded(collection)
+        level, self._wrote = ("Strong" if self._wrote else "Bounded"), False
         raw = self._call("search", collection, data=[vector], limit=limit, filter=filter,
-                         output_fields=list(ROW_FIELDS[1:]), consistency_level="Session")
+                         output_fields=list(ROW_FIELDS[1:]), consistency_level=level)
         return [{"id": h["id"], "score": float(h["distance"]), **h["entity"]} for h in raw[0]]
 
     def iter_rows(self, collection: str, with_vectors: bool = True, batch: int = 1000) -> Iterator[list[dict[str, Any]]]:
+        """Pages in primary-key order (``id > last``); the caller checks the total against count()
+        (pymilvus's query iterator returns nothing from a 2.3 server)."""
         self._ensure_loaded(collection)
         fields = list(ROW_FIELDS) + (["vector"] if with_vectors else [])
-        with self._lock:
-            iterator = self.client.query_iterator(collection, batch_size=batch, filter="", output_fields=fields)
-        try:
-            while True:
-                with self._lock:
-                    block = iterator.next()
-                if not block:
-                    return
-                yield [{**row, "vector": [float(x) for x in row["vector"]]} if with_vectors else row for row in block]
-        finally:
-            iterator.close()
+        last = None
+        while True:
+            where = "" if last is None else f'id > "{_quote(last)}"'
+            block = self._call("query", collection, filter=where, output_fields=fields, limit=batch,
+                               consistency_level="Strong")
+            if not block:
+                return
+            block = sorted(block, key=lambda row: row["id"])
+            last = block[-1]["id"]
+            yield [{**{f: row[f] for f in fields}, **({"vector": [float(x) for x in row["vector"]]} if with_vectors else {})}
+                   for row in block]
 
 
 def _first_line(exc: BaseException) -> str:
