@@ -135,6 +135,9 @@ class FaissFlat(Backend):
         self.index.add(vectors)
 
     def search(self, query):
+        import faiss
+
+        faiss.omp_set_num_threads(1)  # one query: threads only wait on each other
         return self.index.search(query[None], TOP_K)[1][0].tolist()
 
 
@@ -231,6 +234,9 @@ class MilvusLite(Backend):
             block = vectors[start : start + BATCH]
             self.client.insert("bench", [{"id": start + i, "vector": v} for i, v in enumerate(block.tolist())])
         self.client.flush("bench")
+        for existing in self.client.list_indexes("bench"):  # some versions index a new collection by default
+            self.client.release_collection("bench")
+            self.client.drop_index("bench", existing)
         params = self.client.prepare_index_params()
         params.add_index(field_name="vector", index_type="HNSW", metric_type="IP",
                          params={"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION})

@@ -80,7 +80,7 @@ def step_outputs(step: Step, value: Any) -> dict[str, Any]:
 @dataclass
 class Failure:
     index: int  # position of the input in the run
-    key: str
+    key: str  # the input as given (a file name), for the report
     step: str
     error: str
 
@@ -153,6 +153,14 @@ class Engine:
             self._ops[step.name] = resolve_op(step.op, self.params(step), self.context)
         return self._ops[step.name]
 
+    def op(self, step: Step) -> PipelineOp:
+        """The step's ready op (built on first use)."""
+        return self._op(step)
+
+    def keep_after(self, position: int) -> set[str]:
+        """The columns some step after ``position`` (or the output) still reads."""
+        return self._keep_after[position]
+
     def params(self, step: Step) -> dict[str, Any]:
         """The step's parameters; an index step also gets the fingerprint of the operator feeding it."""
         if not (isinstance(step.op, str) and step.op.startswith("index.")) or BOUND_PARAM in step.params:
@@ -168,6 +176,11 @@ class Engine:
         """Build every op (models first, then the indexes they feed) and return the pipeline's
         fingerprint. Runs before any input is read, so bad settings fail before any work."""
         if self.fingerprint is None:
+            from vtzoo.pipelines.index import DEFAULT_DB
+
+            for step in self.spec.steps:  # databases first: reaching one takes seconds, loading a model minutes
+                if isinstance(step.op, str) and step.op.startswith("index."):
+                    self.context.index(str(step.params.get("db", DEFAULT_DB)), create=step.op != "index.search")
             for step in self.spec.steps:
                 if not (isinstance(step.op, str) and step.op.startswith("index.")):
                     op = self._op(step)
@@ -204,6 +217,7 @@ class Engine:
         result = RunResult()
         by_index: dict[int, list[dict[str, Any]]] = {}
         keys: dict[int, str] = {}
+        labels: dict[int, str] = {}  # how a failure names its input: the file, as the user wrote it
 
         def finish(index: int, rows: list[dict[str, Any]], failures: list[Failure]) -> None:
             by_index[index] = [{c: r[c] for c in self.spec.outputs} for r in rows]
@@ -220,6 +234,7 @@ class Engine:
         def sources() -> Iterator[_Row]:
             for index, item in enumerate(items):
                 values = self.input_values(item, index)
+                labels[index] = self.input_label(values)
                 keys[index] = self.item_key(values, job_store) if job_store else str(index)
                 stored = job_store.get(keys[index]) if job_store is not None else None
                 if stored is not None:
@@ -232,7 +247,7 @@ class Engine:
 
         stream: Iterator[_Row] = sources()
         for position, step in enumerate(self.spec.steps):
-            stream = self._stage(position, step, stream, tracker, keys)
+            stream = self._stage(position, step, stream, tracker, labels)
         try:
             for row in stream:
                 tracker.done(row.index, row=row.values)
@@ -246,6 +261,10 @@ class Engine:
         result.rows = [row for index in sorted(by_index) for row in by_index[index]]
         result.failures.sort(key=lambda f: f.index)
         return result
+
+    def input_label(self, values: dict[str, Any]) -> str:
+        return ", ".join(str(values[c]) if isinstance(values[c], (str, int, float)) else f"<{type(values[c]).__name__}>"
+                         for c in self.spec.inputs)
 
     def input_values(self, item: Any, index: int) -> dict[str, Any]:
         names = self.spec.inputs
@@ -261,12 +280,12 @@ class Engine:
         raise PipelineError(f"input {index}: expected {len(names)} values for columns {names}, got {item!r}")
 
     # -- stages -------------------------------------------------------------------------------
-    def _stage(self, position: int, step: Step, rows: Iterator[_Row], tracker: _Tracker, keys: dict[int, str]) -> Iterator[_Row]:
+    def _stage(self, position: int, step: Step, rows: Iterator[_Row], tracker: _Tracker, labels: dict[int, str]) -> Iterator[_Row]:
         keep = self._keep_after[position]
         next_batch = next((s.batch_size for s in self.spec.steps[position + 1 :] if s.batch_size > 1), 1)
         for row, outcome in self._apply(step, rows, next_batch):
             if isinstance(outcome, BaseException):
-                failure = Failure(row.index, keys.get(row.index, str(row.index)), step.name, f"{type(outcome).__name__}: {outcome}")
+                failure = Failure(row.index, labels.get(row.index, str(row.index)), step.name, f"{type(outcome).__name__}: {outcome}")
                 if is_fatal(outcome):
                     raise RunAborted(f"step '{step.name}': {outcome}") from outcome
                 if step.on_error == "raise":
