@@ -113,7 +113,7 @@ class Embeddings:
         plain = {k: v for k, v in self.extras.items() if not isinstance(v, torch.Tensor)}
         header = {_META_KEY: json.dumps({"extras": plain, "metadata": metadata or {}}, default=str)}
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # writers in several processes never share one
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=header)
         os.replace(tmp, path)
         return path

@@ -78,7 +78,10 @@ def _step_sets(spec_steps: dict[str, str]) -> list[str]:
 
 
 def test_cli_index_and_search(video_dir, tmp_path, capsys):
+    import torch
+
     db = str(tmp_path / "cli.db")
+    torch.manual_seed(0)  # the same random weights for the index job and the query
     code = main(["index", str(video_dir), "--db", db, "-q", *_step_sets({"embed": ""})])
     out, err = capsys.readouterr()
     assert code == 3  # partial: two inputs failed, the others were indexed
@@ -86,6 +89,7 @@ def test_cli_index_and_search(video_dir, tmp_path, capsys):
     assert "truncated.mp4" in err and "notes.mp4" in err
 
     query_sets = [a.replace("--set", "--step-set") for a in _step_sets({"embed": ""})]
+    torch.manual_seed(0)
     code = main(["search", "people riding bikes", "--db", db, "--top-k", "2", *query_sets])
     out, _ = capsys.readouterr()
     assert code == 0

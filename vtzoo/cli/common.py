@@ -43,9 +43,9 @@ def create_operator(args: argparse.Namespace):
     return vtzoo.create(args.op, args.variant, weights=args.weights, device=args.device, **parse_config(args.config))
 
 
-def load_pipeline(spec: str, overrides: Sequence[str], db: str | None = None):
-    """A catalog name or YAML file as a Pipeline, with ``STEP.KEY=VALUE`` overrides and the database."""
-    from vtzoo.pipelines import Pipeline, PipelineSpec
+def load_spec(spec: str, overrides: Sequence[str], db: str | None = None):
+    """A catalog name or YAML file as a PipelineSpec, with ``STEP.KEY=VALUE`` overrides and the database."""
+    from vtzoo.pipelines import PipelineSpec
     from vtzoo.pipelines.catalog import catalog_path
 
     pipeline_spec = PipelineSpec.from_yaml(catalog_path(spec))
@@ -55,9 +55,14 @@ def load_pipeline(spec: str, overrides: Sequence[str], db: str | None = None):
         if not sep or not dot:
             raise SystemExit(f"vtzoo: --set expects STEP.KEY=VALUE, got {pair!r}")
         pipeline_spec = pipeline_spec.override(step_name, **{key: parse_config([f"x={value}"])["x"]})
-    if db is not None:
-        pipeline_spec = pipeline_spec.with_database(db)
-    return Pipeline.from_spec(pipeline_spec)
+    return pipeline_spec.with_database(db) if db is not None else pipeline_spec
+
+
+def load_pipeline(spec: str, overrides: Sequence[str], db: str | None = None):
+    """:func:`load_spec` as a ready Pipeline."""
+    from vtzoo.pipelines import Pipeline
+
+    return Pipeline.from_spec(load_spec(spec, overrides, db))
 
 
 def report_run(result) -> None:

@@ -6,7 +6,8 @@
   the rest (``variant``, ``weights``, config overrides) build the operator, once per pipeline,
   shared by every step that names the same one.
 * built-in ops registered with :func:`pipeline_op`: ``video.decode``, ``video.frames``,
-  ``video.windows``, ``index.upsert``, ``index.search``, ``value.*`` filters.
+  ``video.windows``, ``value.*`` filters, and ``index.upsert``, ``index.search``
+  (:mod:`vtzoo.pipelines.index_ops`).
 
 Every step's params are checked when the spec is loaded (:func:`check_step`), naming the step and
 the field with the nearest valid one, before any model is built or video decoded.
@@ -163,12 +164,12 @@ class OpContext:
         with self._lock:
             return next((op for op in self._operators.values() if op.fingerprint == fingerprint), None)
 
-    def index(self, uri: str) -> Any:
+    def index(self, uri: str, create: bool = True) -> Any:
         from vtzoo.pipelines.index import VectorIndex
 
         with self._lock:
             if uri not in self._indexes:
-                self._indexes[uri] = VectorIndex(uri)
+                self._indexes[uri] = VectorIndex(uri, create=create)
             return self._indexes[uri]
 
 
@@ -182,12 +183,14 @@ def split_step_params(op: str, params: dict[str, Any]) -> tuple[dict[str, Any], 
     return task_kwargs, {k: v for k, v in params.items() if k not in task_kwargs}
 
 
-def resolve_op(step: Step, context: OpContext) -> PipelineOp:
+def resolve_op(step: Step, context: OpContext, params: dict[str, Any] | None = None) -> PipelineOp:
+    """The ready op of ``step``; ``params`` (default: the step's) may hold what the engine bound."""
+    params = step.params if params is None else params
     if callable(step.op):
-        return CallableOp(step.op, dict(step.params))
+        return CallableOp(step.op, dict(params))
     if step.op in _BUILTIN:
-        return _BUILTIN[step.op](context, step, **step.params)
-    task_kwargs, _ = split_step_params(step.op, step.params)
+        return _BUILTIN[step.op](context, step, **params)
+    task_kwargs, _ = split_step_params(step.op, params)
     return OperatorTaskOp(context.step_operator(step), step.op.partition(".")[2], **task_kwargs)
 
 
@@ -316,52 +319,6 @@ def _video_windows(context: OpContext, step: Step, window: float = 4.0, stride: 
     return CallableOp(windows, {})
 
 
-@pipeline_op("index.upsert")
-def _index_upsert(context: OpContext, step: Step, db: str = "./vtzoo.db", collection: str | None = None,
-                  suffix: str = "") -> PipelineOp:
-    """(vec, path[, start, end]) -> id: store a video (or window) embedding; idempotent by content.
-
-    The collection is named after the operator and variant that made ``vec`` (carried in its
-    extras), plus ``__<suffix>`` (e.g. ``windows`` for clip-level rows), unless ``collection``
-    names one."""
-    index = context.index(db)
-    written: set[str] = set()
-
-    def upsert(vec: Embeddings, path: str, start: float | None = None, end: float | None = None) -> str:
-        name = collection or _collection_of(index, vec, suffix)
-        written.add(name)
-        return index.upsert(name, vec, path, start=start, end=end)
-
-    def flush() -> None:
-        for name in written:
-            index.flush(name)
-
-    return CallableOp(upsert, {}, on_finish=flush)
-
-
-@pipeline_op("index.search")
-def _index_search(context: OpContext, step: Step, db: str = "./vtzoo.db", collection: str | None = None,
-                  suffix: str = "", top_k: int = 10, rerank: int = 0, filter: str = "") -> PipelineOp:
-    """text embedding -> ranked hits from the collection of the operator that embedded the query;
-    with ``rerank: N`` the top N are re-scored by that operator's own similarity."""
-    index = context.index(db)
-
-    def search(query: Embeddings) -> list[dict[str, Any]]:
-        name = collection or _collection_of(index, query, suffix)
-        op = context.built_operator(query.extras["fingerprint"]) if rerank and "fingerprint" in query.extras else None
-        return index.search(name, query, top_k=top_k, rerank_with=op, rerank_top=rerank, filter=filter)
-
-    return CallableOp(search, {})
-
-
-def _collection_of(index: Any, embeddings: Embeddings, suffix: str) -> str:
-    """The collection of the operator and variant that made ``embeddings``."""
-    if "operator" not in embeddings.extras:
-        raise SpecError("index step", "input", "its embeddings do not say which operator made them: give collection=")
-    name = index.collection_name(embeddings.extras["operator"], embeddings.extras.get("variant") or "")
-    return f"{name}__{suffix}" if suffix else name
-
-
 @pipeline_op("value.not_none")
 def _not_none(context: OpContext, step: Step) -> PipelineOp:
     return CallableOp(lambda value: value is not None, {})
@@ -370,3 +327,6 @@ def _not_none(context: OpContext, step: Step) -> PipelineOp:
 @pipeline_op("value.at_least")
 def _at_least(context: OpContext, step: Step, minimum: float = 0.0) -> PipelineOp:
     return CallableOp(lambda value: value is not None and float(value) >= minimum, {})
+
+
+from vtzoo.pipelines import index_ops  # noqa: E402,F401  (registers index.upsert, index.search)

@@ -42,9 +42,10 @@ import yaml
 from vtzoo.errors import VtzooError, did_you_mean
 
 STEP_KINDS = ("map", "flat_map", "filter")
-STEP_SETTINGS = ("batch_size", "workers", "on_error")  # step fields an override may set beside params
+STEP_SETTINGS = ("op", "batch_size", "workers", "on_error")  # step fields an override may set beside params
 ERROR_POLICIES = ("raise", "skip")
-_STEP_FIELDS = {"kind", "name", "op", "input", "output", "params", "batch_size", "workers", "on_error"}
+_STEP_FIELDS = {"kind", "name", "op", "input", "output", "params", "batch_size", "workers", "on_error", "resources"}
+RESOURCE_FIELDS = ("num_cpus", "num_gpus", "concurrency")  # what a distributed runner gives the step
 _TOP_FIELDS = {"name", "description", "inputs", "steps", "outputs"}
 
 
@@ -78,6 +79,7 @@ class Step:
     batch_size: int = 1
     workers: int = 0
     on_error: str = "raise"
+    resources: dict[str, Any] = field(default_factory=dict)
 
     @property
     def op_label(self) -> str:
@@ -98,6 +100,8 @@ class Step:
             data["workers"] = self.workers
         if self.on_error != "raise":
             data["on_error"] = self.on_error
+        if self.resources:
+            data["resources"] = dict(self.resources)
         return data
 
     @classmethod
@@ -129,6 +133,7 @@ class Step:
             batch_size=data.get("batch_size", 1),
             workers=data.get("workers", 0),
             on_error=data.get("on_error", "raise"),
+            resources=data.get("resources") or {},
         )
         step.check(where)
         return step
@@ -138,6 +143,9 @@ class Step:
             value = getattr(self, fname)
             if not isinstance(value, int) or isinstance(value, bool) or value < (1 if fname == "batch_size" else 0):
                 raise SpecError(where, fname, f"must be an integer >= {1 if fname == 'batch_size' else 0}, got {value!r}")
+        if not isinstance(self.resources, dict) or set(self.resources) - set(RESOURCE_FIELDS) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in self.resources.values()):
+            raise SpecError(where, "resources", f"must map {', '.join(RESOURCE_FIELDS)} to numbers >= 0, got {self.resources!r}")
         if self.on_error not in ERROR_POLICIES:
             raise SpecError(where, "on_error", f"must be one of {', '.join(ERROR_POLICIES)}, got {self.on_error!r}")
         if self.kind == "filter" and self.outputs:
@@ -240,8 +248,8 @@ class PipelineSpec:
         raise SpecError(f"step '{name}'", "name", f"no such step.{did_you_mean(name, names)} Steps: {', '.join(names)}")
 
     def override(self, step: str, **params: Any) -> "PipelineSpec":
-        """A copy with ``params`` set on ``step``; ``batch_size``, ``workers`` and ``on_error``
-        set the step's own fields. The one way to change a spec (CLI ``--set step.key=value``,
+        """A copy with ``params`` set on ``step``; ``op``, ``batch_size``, ``workers`` and
+        ``on_error`` set the step's own fields. The one way to change a spec (CLI ``--set step.key=value``,
         the demo, tests)."""
         spec = copy.deepcopy(self)
         target = spec.step(step)
