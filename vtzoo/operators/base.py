@@ -60,6 +60,16 @@ TASK_METHODS = {
 VideoInput = Union[str, os.PathLike, bytes, torch.Tensor, Any]
 
 BACKENDS = ("torch", "openvino")
+# options that change how fast an operator runs, not what it computes (or that the fingerprint
+# states on its own: seed, precision, backend)
+_RUN_OPTIONS = ("batch_size", "seed", "precision", "backend", "tokenizer")
+
+
+def _describe(value: Any) -> str:
+    """A stable name for an option value (a tokenizer object by its class and vocabulary size)."""
+    if value is None or isinstance(value, (str, int, float, bool, os.PathLike)):
+        return str(value)
+    return f"{type(value).__name__}:{len(value) if hasattr(value, '__len__') else ''}"
 
 
 @dataclass
@@ -234,11 +244,14 @@ class Operator:
     @property
     def fingerprint(self) -> str:
         """Identifies what this operator computes: name, variant, weights (card revision, file
-        sha256 or ``random:<seed>``), a digest of the model config, the precision and backend.
-        Indexes and caches key their contents by it."""
+        sha256 or ``random:<seed>``), a digest of the model config and of the options that change
+        outputs (e.g. a windowing or preprocessing override), the precision and backend. Indexes
+        and caches key their contents by it."""
         weights = self.weights.identity(self.options.seed) if self.weights is not None else f"random:{self.options.seed}"
-        config = json.dumps(dataclasses.asdict(self.config), sort_keys=True, default=str)
-        digest = hashlib.sha256(config.encode()).hexdigest()[:12]
+        options = {k: v for k, v in dataclasses.asdict(self.options).items() if k not in _RUN_OPTIONS}
+        options["tokenizer"] = _describe(self.options.tokenizer)
+        described = json.dumps({"config": dataclasses.asdict(self.config), "options": options}, sort_keys=True, default=str)
+        digest = hashlib.sha256(described.encode()).hexdigest()[:12]
         backend = "" if self.options.backend == "torch" else f"|{self.options.backend}"
         return f"{self.name}/{self.variant or '-'}|{weights}|config:{digest}|{self.precision}{backend}"
 
