@@ -1,10 +1,21 @@
 """Per-window S3D features of a whole video: the input VideoCLIP and COOT's S3D models consume.
 
-The windowing is MMPT's ``video_feature_extractor --type s3d``: frames decoded at 30 fps,
-shorter side scaled to 224 then centre-cropped to 224x224, RGB ``/ 255`` (no mean/std), the
-frame count zero-padded up to a multiple of 30 and cut into 30-frame windows (one per second),
-each window's 512-d ``video_embedding`` L2-normalised. Other consumers change the fields of
-:class:`S3DWindowing` (another window length, ``mixed_5c`` instead of ``video_embedding``, ...).
+One windowing rule serves every consumer, set by :class:`S3DWindowing`:
+
+* frames are decoded at ``fps`` (``round(duration * fps)`` of them, the count ffmpeg's ``fps``
+  filter gives, which both originals extracted frames with), shorter side scaled to ``resize``,
+  centre-cropped to ``crop``, RGB ``/ 255`` (no mean/std);
+* a window of ``window_frames`` frames starts every ``stride`` frames (default: no overlap); a
+  window that would run past the end is zero-padded (``tail="pad"``) or replaced by the video's
+  last ``window_frames`` frames (``tail="last"``); with ``"last"``, a video shorter than one
+  window gives one window of its first ``short_video_frames`` frames (zero-padded to that many);
+* each window's ``output`` (512-d ``video_embedding`` or 1024-d ``mixed_5c``), optionally
+  L2-normalised.
+
+The defaults are MMPT's ``video_feature_extractor --type s3d`` (VideoCLIP's features: 30 fps,
+224 px, 30-frame windows, zero-padded tail, L2-normalised); :data:`COOT_WINDOWING` is COOT's
+``extract_100m_features.py`` (16 fps, 256 px, 32-frame windows every 16 frames, last-window tail,
+16-frame short videos, not normalised).
 
 Public API (also used by other families)::
 
@@ -27,6 +38,8 @@ import torch.nn.functional as F
 from vtzoo.backbones.s3d.model import S3D
 from vtzoo.errors import VtzooError
 
+TAILS = ("pad", "last")
+
 
 class EmptyVideoError(VtzooError, ValueError):
     """A video (or clip) that has no frame to extract a feature from."""
@@ -38,6 +51,9 @@ class S3DWindowing:
 
     fps: float = 30.0  # decoding rate
     window_frames: int = 30  # frames per window: 30 at 30 fps = one feature per second
+    stride: int | None = None  # frames between window starts (None: window_frames, no overlap)
+    tail: Literal["pad", "last"] = "pad"  # a window past the end: zero-padded, or the last window_frames frames
+    short_video_frames: int | None = None  # tail="last": frames of the one window of a shorter video (None: window_frames)
     resize: int = 224  # shorter side
     crop: int = 224  # centre crop
     interpolation: str = "bicubic"  # ffmpeg's default scaler in the original extractor
@@ -45,10 +61,38 @@ class S3DWindowing:
     l2_normalize: bool = True  # the extractor's default (--l2_normalize 1)
     max_windows: int | None = None  # decode only the first windows (None = the whole video)
 
+    def __post_init__(self) -> None:
+        if self.tail not in TAILS:
+            raise ValueError(f"S3DWindowing.tail must be one of {TAILS}, got {self.tail!r}")
+        for name in ("window_frames", "stride", "short_video_frames", "max_windows"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"S3DWindowing.{name} must be a positive integer, got {value!r}")
+
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> "S3DWindowing":
         names = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in (values or {}).items() if k in names})
+
+    @property
+    def step(self) -> int:
+        """Frames between the starts of two windows."""
+        return self.stride or self.window_frames
+
+    @property
+    def features_per_second(self) -> float:
+        return self.fps / self.step
+
+    def frames_in(self, duration: float | None) -> int:
+        """Frames decoding ``duration`` seconds at ``fps`` gives: ``round(duration * fps)``, as
+        ffmpeg's ``fps`` filter does (0 for an unknown duration)."""
+        if not duration or not np.isfinite(duration):
+            return 0
+        return int(round(duration * self.fps))
+
+    def starts(self, num_frames: int) -> list[int]:
+        """First frame of every window of ``num_frames`` frames (see :func:`window_starts`)."""
+        return window_starts(num_frames, self.window_frames, self.stride, self.tail)
 
     def preprocessing(self) -> dict[str, Any]:
         """The decoding/preprocessing block (card schema) for :mod:`vtzoo.video`."""
@@ -60,6 +104,17 @@ class S3DWindowing:
             "interpolation": self.interpolation,
         }
 
+    def input_spec(self):
+        """The :class:`~vtzoo.video.VideoInputSpec` decoding a video for these windows."""
+        from vtzoo.video import Preprocess, VideoInputSpec
+
+        return VideoInputSpec(sampling={"fps": self.fps}, preprocess=Preprocess.from_card(self.preprocessing()))
+
+
+# COOT's extractor (extract_100m_features.py of coot-videotext): its YouCook2 S3D features
+COOT_WINDOWING = S3DWindowing(fps=16.0, window_frames=32, stride=16, tail="last", short_video_frames=16, resize=256,
+                              crop=256, l2_normalize=False)  # fmt: skip
+
 
 @dataclass
 class S3DFeatures:
@@ -70,24 +125,65 @@ class S3DFeatures:
     fps: float
     truncated: bool = False  # the video had more windows than ``max_windows``
     extras: dict[str, Any] = field(default_factory=dict)
+    duration: float | None = None  # seconds of video the windows were laid over
+    provenance: dict[str, Any] = field(default_factory=dict)  # the decoded frames (VideoClip.provenance layout)
 
 
-def frames_to_windows(frames: torch.Tensor, window_frames: int = 30) -> torch.Tensor:
-    """``(T, C, H, W)`` frames -> ``(N, C, window_frames, H, W)`` windows, N = ceil(T / window).
+def window_starts(num_frames: int, window_frames: int = 30, stride: int | None = None, tail: str = "pad") -> list[int]:
+    """First frame of each window: one every ``stride`` frames (default ``window_frames``).
 
-    The tail is zero-padded to a whole window, as the original extractor does (so the last
-    feature of a video whose length is not a whole number of seconds sees black frames).
+    A window that would run past the end starts where it is and is zero-padded (``tail="pad"``:
+    so the last feature of a video whose length is not a whole number of windows sees black
+    frames), or is replaced by the last ``window_frames`` frames (``tail="last"``: the tail
+    feature can repeat; a video shorter than one window has no window then).
+    """
+    step = stride or window_frames
+    starts = []
+    for pointer in range(0, num_frames, step):
+        if pointer + window_frames <= num_frames or tail == "pad":
+            starts.append(pointer)
+        elif num_frames > window_frames:
+            starts.append(num_frames - window_frames)
+    return starts
+
+
+def _zero_pad(frames: torch.Tensor, length: int) -> torch.Tensor:
+    missing = length - frames.shape[0]
+    return torch.cat([frames, frames.new_zeros((missing, *frames.shape[1:]))]) if missing > 0 else frames
+
+
+def _cut_windows(frames: torch.Tensor, starts: list[int], window_frames: int) -> torch.Tensor:
+    """``(T, C, H, W)`` -> ``(len(starts), C, window_frames, H, W)``, zero-padded past the end."""
+    frames = _zero_pad(frames, starts[-1] + window_frames)
+    if starts == list(range(starts[0], starts[0] + len(starts) * window_frames, window_frames)):
+        # back-to-back windows: a view of the frames, no copy
+        first = starts[0]
+        block = frames[first : first + len(starts) * window_frames]
+        return block.reshape(len(starts), window_frames, *frames.shape[1:]).transpose(1, 2)
+    return torch.stack([frames[s : s + window_frames] for s in starts]).transpose(1, 2)
+
+
+def frames_to_windows(
+    frames: torch.Tensor,
+    window_frames: int = 30,
+    stride: int | None = None,
+    tail: str = "pad",
+    short_video_frames: int | None = None,
+) -> torch.Tensor:
+    """``(T, C, H, W)`` frames -> ``(N, C, window_frames, H, W)`` windows (see :func:`window_starts`).
+
+    A video without a window (``tail="last"``, shorter than one window) gives one window of
+    its first ``short_video_frames`` frames, zero-padded to that many.
     """
     if frames.dim() != 4:
         raise ValueError(f"expected frames (T, C, H, W), got shape {tuple(frames.shape)}")
-    t = frames.shape[0]
-    if t == 0:
+    if frames.shape[0] == 0:
         raise EmptyVideoError("the clip has zero frames: there is nothing to extract S3D features from")
-    missing = -t % window_frames
-    if missing:
-        frames = torch.cat([frames, frames.new_zeros((missing, *frames.shape[1:]))])
-    n = frames.shape[0] // window_frames
-    return frames.reshape(n, window_frames, *frames.shape[1:]).transpose(1, 2)
+    starts = window_starts(frames.shape[0], window_frames, stride, tail)
+    if not starts:
+        short = short_video_frames or window_frames
+        return _cut_windows(frames[:short], [0], short)
+    return _cut_windows(frames, starts, window_frames)
 
 
 def window_features(
@@ -112,12 +208,14 @@ def window_features(
 
 
 class S3DFeatureExtractor:
-    """Video (path, bytes, or decoded frames) -> per-window S3D features.
+    """Video (path, bytes, decoded frames or a :class:`~vtzoo.video.VideoClip`) -> per-window S3D features.
 
-    Decoding goes through :func:`vtzoo.video.load_video` at ``windowing.fps``, a chunk
-    of ``chunk_windows`` windows at a time (the frame grid is the same as one pass). Frames
-    already decoded (numpy ``(T, H, W, C)`` / torch ``(T, C, H, W)``, uint8 or float in [0, 1])
-    are taken as sampled at that rate already; they are resized and cropped like decoded ones.
+    Decoding goes through :func:`vtzoo.video.load_video` at ``windowing.fps``, the frames of
+    ``chunk_windows`` windows at a time (the frame grid is the same as one pass, and a long video
+    never sits in memory whole). Frames already decoded (numpy ``(T, H, W, C)`` / torch
+    ``(T, C, H, W)``, uint8 or float in [0, 1]) are taken as sampled at that rate already; they
+    are resized and cropped like decoded ones. A ``VideoClip`` is taken as it is (decoded and
+    preprocessed with :meth:`S3DWindowing.input_spec`). ``batch_size`` windows go through S3D at once.
     """
 
     def __init__(
@@ -140,60 +238,71 @@ class S3DFeatureExtractor:
 
         return Preprocess.from_card(self.windowing.preprocessing())
 
-    def _windows_in(self, duration: float | None) -> int:
-        """Windows of a video of ``duration`` seconds: round(duration * fps) frames, the last window padded."""
-        if not duration or not np.isfinite(duration):
-            return 0
-        frames = int(round(duration * self.windowing.fps))
-        return -(-frames // self.windowing.window_frames)
-
-    def _features(self, frames: torch.Tensor) -> torch.Tensor:
+    def _plan(self, num_frames: int) -> tuple[list[int], int, int]:
+        """(window starts used, window length, windows the whole video has) for ``num_frames``."""
         w = self.windowing
-        windows = frames_to_windows(frames, w.window_frames)
-        with torch.inference_mode():
-            return window_features(self.model, windows, self.batch_size, w.output, w.l2_normalize)
+        starts = w.starts(num_frames)
+        if not starts:  # tail="last" and shorter than one window: one short window
+            return [0], w.short_video_frames or w.window_frames, 1
+        used = starts if w.max_windows is None else starts[: w.max_windows]
+        return used, w.window_frames, len(starts)
 
-    def _from_decoded(self, frames: Any) -> tuple[torch.Tensor, int, int, dict[str, Any]]:
-        """Frames already sampled at the S3D rate: keep every one (resized and cropped)."""
+    def _features(self, frames: torch.Tensor, starts: list[int], length: int) -> torch.Tensor:
+        w = self.windowing
+        windows = _cut_windows(frames, starts, length)
+        with torch.inference_mode():
+            return window_features(self.model, windows, self.batch_size, w.output, w.l2_normalize).float()
+
+    def _from_frames(self, frames: torch.Tensor, preprocess: Any, record: dict[str, Any]):
+        """Frames already sampled at the S3D rate (``preprocess`` None: already preprocessed)."""
         from vtzoo.video import load_video
 
         count = int(frames.shape[0])
         if count == 0:
             raise EmptyVideoError("the clip has zero frames: there is nothing to extract S3D features from")
-        w = self.windowing
-        limit = count if w.max_windows is None else min(count, w.max_windows * w.window_frames)
-        clip = load_video(frames[:limit], num_frames=limit, preprocess=self._preprocess())
-        full = -(-count // w.window_frames)
-        return self._features(clip.frames), limit, full, {"backend": clip.backend}
+        starts, length, full = self._plan(count)
+        needed = min(count, starts[-1] + length)
+        if preprocess is not None:
+            clip = load_video(frames[:needed], num_frames=needed, preprocess=preprocess)
+            frames, record = clip.frames, clip.provenance()
+        else:
+            frames, record = frames[:needed], _first(record, needed)
+        return self._features(frames, starts, length), needed, full, count / self.windowing.fps, record
 
-    def _from_encoded(self, source: Any) -> tuple[torch.Tensor, int, int, dict[str, Any]]:
-        """Decode ``chunk_windows`` windows at a time (long videos never sit in memory whole)."""
+    def _from_encoded(self, source: Any):
+        """Decode the frames of ``chunk_windows`` windows at a time."""
         from vtzoo.video import load_video, probe_video
 
         w = self.windowing
         info = probe_video(source)
-        full = self._windows_in(info.duration)
-        if info.num_frames == 0 or full == 0:
+        total = w.frames_in(info.duration)
+        if info.num_frames == 0 or total == 0:
             raise EmptyVideoError(f"video {_describe(source)} has no frame")
-        used = full if w.max_windows is None else min(full, w.max_windows)
-        pre, window_seconds = self._preprocess(), w.window_frames / w.fps
-        parts, num_frames, backend = [], 0, None
-        for first in range(0, used, self.chunk_windows):
-            last = min(first + self.chunk_windows, used)
-            end = min(last * window_seconds, info.duration)
-            clip = load_video(source, fps=w.fps, start=first * window_seconds, end=end, preprocess=pre)
-            # at most the chunk's windows (a frame sampled on the boundary would open one more)
-            frames = clip.frames[clip.mask.bool()][: (last - first) * w.window_frames]
-            num_frames, backend = num_frames + frames.shape[0], clip.backend
-            parts.append(self._features(frames))
-        return torch.cat(parts), num_frames, full, {"backend": backend, "duration": info.duration}
+        starts, length, full = self._plan(total)
+        pre, parts, record, decoded = self._preprocess(), [], {}, 0
+        for first in range(0, len(starts), self.chunk_windows):
+            group = starts[first : first + self.chunk_windows]
+            begin, stop = group[0], min(group[-1] + length, total)
+            clip = load_video(source, fps=w.fps, start=begin / w.fps, end=min(stop / w.fps, info.duration), preprocess=pre)
+            # the frames these windows read (a frame sampled on the boundary would open one more)
+            frames = clip.frames[clip.mask.bool()][: stop - begin]
+            parts.append(self._features(frames, [s - begin for s in group], length))
+            record = _extend(record, clip.provenance(), skip=max(0, decoded - begin), count=frames.shape[0])
+            decoded = max(decoded, begin + frames.shape[0])
+        return torch.cat(parts), decoded, full, info.duration, record
 
     def __call__(self, source: Any) -> S3DFeatures:
+        from vtzoo.video import VideoClip
+
         w = self.windowing
-        if _is_decoded(source):
-            feats, num_frames, full, extras = self._from_decoded(source)
+        if isinstance(source, VideoClip):
+            frames = source.frames[source.mask.bool()] if source.mask is not None else source.frames
+            result = self._from_frames(frames, None, source.provenance())
+        elif _is_decoded(source):
+            result = self._from_frames(source, self._preprocess(), {})
         else:
-            feats, num_frames, full, extras = self._from_encoded(source)
+            result = self._from_encoded(source)
+        feats, num_frames, full, duration, record = result
         truncated = w.max_windows is not None and full > w.max_windows
         if truncated and self.warn_truncation:
             warnings.warn(
@@ -201,8 +310,30 @@ class S3DFeatureExtractor:
                 f"first {w.max_windows} are used (max_windows)",
                 stacklevel=2,
             )
-        extras["windowing"] = asdict(w)
-        return S3DFeatures(features=feats, num_frames=num_frames, fps=w.fps, truncated=truncated, extras=extras)
+        extras = {"backend": record.get("backend"), "duration": duration, "windowing": asdict(w)}
+        return S3DFeatures(features=feats, num_frames=num_frames, fps=w.fps, truncated=truncated, extras=extras,
+                           duration=duration, provenance=record)  # fmt: skip
+
+
+def _first(record: dict[str, Any], count: int) -> dict[str, Any]:
+    """A clip's provenance record cut to its first ``count`` frames."""
+    if not record:
+        return {}
+    return {**record, "indices": list(record.get("indices", []))[:count],
+            "timestamps": list(record.get("timestamps", []))[:count]}  # fmt: skip
+
+
+def _extend(record: dict[str, Any], chunk: dict[str, Any], skip: int, count: int) -> dict[str, Any]:
+    """``record`` followed by a chunk's frames ``skip..count`` (frames decoded twice, for
+    overlapping windows, are listed once)."""
+    chunk = _first(chunk, count)
+    if not record:
+        return chunk
+    merged = dict(record)
+    merged["indices"] = record["indices"] + chunk["indices"][skip:]
+    merged["timestamps"] = record["timestamps"] + chunk["timestamps"][skip:]
+    merged["fallback"] = {**record.get("fallback", {}), **chunk.get("fallback", {})}
+    return merged
 
 
 def _is_decoded(source: Any) -> bool:
@@ -212,5 +343,8 @@ def _is_decoded(source: Any) -> bool:
 def _describe(source: Any) -> str:
     if isinstance(source, (str, bytes)) and len(source) < 200:
         return repr(source) if isinstance(source, str) else f"<{len(source)} bytes>"
+    source_name = getattr(source, "source", None)
+    if source_name is not None:
+        return repr(source_name)
     shape = getattr(source, "shape", None)
     return f"<frames {tuple(shape)}>" if shape is not None else f"<{type(source).__name__}>"
