@@ -36,12 +36,12 @@ import torch
 import torch.nn.functional as F
 
 from vtzoo.backbones.s3d.model import S3D
-from vtzoo.errors import VtzooError
+from vtzoo.errors import InputError
 
 TAILS = ("pad", "last")
 
 
-class EmptyVideoError(VtzooError, ValueError):
+class EmptyVideoError(InputError):
     """A video (or clip) that has no frame to extract a feature from."""
 
 
@@ -109,6 +109,30 @@ class S3DWindowing:
         from vtzoo.video import Preprocess, VideoInputSpec
 
         return VideoInputSpec(sampling={"fps": self.fps}, preprocess=Preprocess.from_card(self.preprocessing()))
+
+
+@dataclass
+class S3DWindowingOptions:
+    """Operator options over the card's :class:`S3DWindowing` (None: the card's value), for the
+    operators that turn raw video into S3D features (mixed into their options dataclass)."""
+
+    fps: float | None = None
+    window_frames: int | None = None
+    stride: int | None = None
+    resize: int | None = None
+    crop: int | None = None
+    interpolation: str | None = None
+    l2_normalize: bool | None = None
+    s3d_batch_size: int = 8  # windows per S3D forward pass
+
+    def windowing(self, preprocessing: dict[str, Any] | None, **fixed: Any) -> S3DWindowing:
+        """The card's windowing (``preprocessing``), these options over it, then ``fixed``."""
+        values = {**(preprocessing or {})}
+        values.update({name: getattr(self, name) for name in _WINDOWING_OPTIONS if getattr(self, name) is not None})
+        return S3DWindowing.from_dict({**values, **fixed})
+
+
+_WINDOWING_OPTIONS = ("fps", "window_frames", "stride", "resize", "crop", "interpolation", "l2_normalize")
 
 
 # COOT's extractor (extract_100m_features.py of coot-videotext): its YouCook2 S3D features
