@@ -40,3 +40,6 @@ def convert_original_state_dict(state_dict: Mapping[str, torch.Tensor], config: 
             continue
         converted[key] = value
     return converted
+
+
+CONVERTERS = {"original": convert_original_state_dict}

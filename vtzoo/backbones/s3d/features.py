@@ -277,7 +277,7 @@ class S3DFeatureExtractor:
         with torch.inference_mode():
             return window_features(self.model, windows, self.batch_size, w.output, w.l2_normalize).float()
 
-    def _from_frames(self, frames: torch.Tensor, preprocess: Any, record: dict[str, Any]):
+    def _from_frames(self, frames: torch.Tensor, preprocess: Any, record: dict[str, Any], duration: float | None = None):
         """Frames already sampled at the S3D rate (``preprocess`` None: already preprocessed)."""
         from vtzoo.video import load_video
 
@@ -291,7 +291,19 @@ class S3DFeatureExtractor:
             frames, record = clip.frames, clip.provenance()
         else:
             frames, record = frames[:needed], _first(record, needed)
-        return self._features(frames, starts, length), needed, full, count / self.windowing.fps, record
+        return self._features(frames, starts, length), needed, full, duration or count / self.windowing.fps, record
+
+    def _from_clip(self, clip: Any):
+        """A clip decoded at the windowing rate holds ``round(span * fps)`` frames, as decoding its
+        source here would (the same windows either way); other clips are taken as they are."""
+        frames = clip.frames[clip.mask.bool()] if clip.mask is not None else clip.frames
+        sampling, w = clip.sampling or {}, self.windowing
+        if sampling.get("mode") != "fps" or not np.isclose(float(sampling.get("fps") or 0), w.fps):
+            return self._from_frames(frames, None, clip.provenance())
+        begin = float(sampling.get("start") or 0.0)
+        span = min(float(sampling.get("end") or clip.duration), clip.duration) - begin
+        count = max(1, min(frames.shape[0], w.frames_in(span)))
+        return self._from_frames(frames[:count], None, clip.provenance(), duration=span)
 
     def _from_encoded(self, source: Any):
         """Decode the frames of ``chunk_windows`` windows at a time."""
@@ -320,8 +332,7 @@ class S3DFeatureExtractor:
 
         w = self.windowing
         if isinstance(source, VideoClip):
-            frames = source.frames[source.mask.bool()] if source.mask is not None else source.frames
-            result = self._from_frames(frames, None, source.provenance())
+            result = self._from_clip(source)
         elif _is_decoded(source):
             result = self._from_frames(source, self._preprocess(), {})
         else:

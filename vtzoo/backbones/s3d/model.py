@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vtzoo.backbones.s3d.convert import convert_original_state_dict
 from vtzoo.modeling import PretrainedModel
 
 # Inception blocks in forward order: name -> (in, b0, b1 reduce, b1, b2 reduce, b2, b3).
@@ -166,7 +165,6 @@ class S3D(PretrainedModel):
 
     family = "s3d"
     config_class = S3DConfig
-    converters = {"original": convert_original_state_dict}
 
     def __init__(self, config: S3DConfig | None = None):
         config = config or S3DConfig()
