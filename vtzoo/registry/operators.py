@@ -50,9 +50,9 @@ _FAMILY_PACKAGES = ("vtzoo.operators",)
 def _load_builtin() -> None:
     for package_name in _FAMILY_PACKAGES:
         package = importlib.import_module(package_name)
-        for module in pkgutil.iter_modules(package.__path__):
+        for module in pkgutil.walk_packages(package.__path__, prefix=f"{package_name}."):
             if module.ispkg:
-                _import_operator_module(f"{package_name}.{module.name}")
+                _import_operator_module(module.name)
 
 
 def _import_operator_module(package: str) -> None:

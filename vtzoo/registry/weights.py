@@ -8,7 +8,9 @@ A weights spec is one of:
 * ``"hf://org/repo[@revision]"``: a Hub repo, in vtzoo format or in the card's original format;
 * a local directory holding ``config.json`` + ``model.safetensors`` (what ``save_pretrained`` writes);
 * a checkpoint file: ``.safetensors`` read directly; ``.pth/.pt/.bin/.tar/.ckpt`` only through
-  ``torch.load(weights_only=True)`` (never arbitrary unpickling), then converted by the family.
+  ``torch.load(weights_only=True)`` (never arbitrary unpickling), then converted by the family;
+* a list of checkpoint files: a release in several files (e.g. a model and its feature
+  extractor), read into one state dict.
 
 Downloads (:mod:`vtzoo.registry.hub`) go through huggingface_hub into its normal cache, with
 ``HF_HUB_OFFLINE`` honoured at call time and the card's sha256 checked after download.
@@ -190,14 +192,27 @@ def resolve_weights(spec: Any, card: WeightCard | None) -> ResolvedWeights:
         return _resolve_card_hub(card)
     if isinstance(spec, str) and spec.startswith("hf://"):
         return _resolve_hf(*parse_hf_uri(spec), card=card, origin=spec)
+    if isinstance(spec, (list, tuple)):
+        return _resolve_files(spec)
     if not isinstance(spec, (str, os.PathLike)):
-        raise WeightsError(f"weights {spec!r}: expected None, 'random', a card name, hf://..., a folder or a file")
+        raise WeightsError(f"weights {spec!r}: expected None, 'random', a card name, hf://..., a folder, a file or a list of files")
     path = Path(spec)
     if path.is_dir():
         return _resolve_folder(path, card, origin=str(path))
     if path.is_file():
         return ResolvedWeights(kind="checkpoint", files=[path], format=None, origin=str(path))
     return _resolve_card_name(str(spec))
+
+
+def _resolve_files(specs: Sequence[Any]) -> ResolvedWeights:
+    """The files of a release in several parts, read (and converted) as one state dict."""
+    if not specs or not all(isinstance(s, (str, os.PathLike)) for s in specs):
+        raise WeightsError(f"weights {list(specs)!r}: a list of weights must name one or more checkpoint files")
+    files = [Path(s) for s in specs]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise WeightsError(f"weights: checkpoint file(s) not found: {', '.join(missing)}")
+    return ResolvedWeights(kind="checkpoint", files=files, origin=", ".join(str(f) for f in files))
 
 
 def _resolve_card_name(name: str) -> ResolvedWeights:

@@ -89,7 +89,7 @@ class S3DWindowing:
     @classmethod
     def coot(cls, **changes: Any) -> "S3DWindowing":
         """COOT's YouCook2 extraction (``extract_100m_features.py``), with ``changes``."""
-        values = dict(fps=16.0, window_frames=32, stride=16, tail="last", short_video_frames=16, frame_count="ceil",
+        values = dict(fps=16.0, window_frames=32, stride=16, tail="last", short_video_frames=16, frame_count="round",
                       resize=256, crop=256, l2_normalize=False)  # fmt: skip
         return cls(**{**values, **changes})
 
@@ -113,6 +113,12 @@ class S3DWindowing:
         RGB in [0, 1] (uint8 / 255)."""
         return {"resize": self.resize, "crop": self.crop, "interpolation": self.interpolation}
 
+    def input_spec(self):
+        """The :class:`~vtzoo.video.VideoInputSpec` that decodes a video for these windows."""
+        from vtzoo.video import Preprocess, VideoInputSpec
+
+        return VideoInputSpec(sampling={"fps": self.fps}, preprocess=Preprocess.from_card(self.preprocessing()))
+
     def frames_in(self, duration: float | None) -> int:
         """How many frames a video of ``duration`` seconds has at ``fps`` (see ``frame_count``)."""
         if not duration or not np.isfinite(duration):
@@ -135,20 +141,32 @@ class S3DWindowing:
 
 
 class _WindowingOverrides:
-    def windowing(self, card_values: Mapping[str, Any] | None, base: S3DWindowing | None = None) -> S3DWindowing:
-        """``base`` updated by the card's ``preprocessing`` (``card_values``), then by these options."""
+    def windowing(self, card_values: Mapping[str, Any] | None, base: S3DWindowing | None = None,
+                  **fixed: Any) -> S3DWindowing:
+        """``base`` updated by the card's ``preprocessing`` (``card_values``), then by these options,
+        then by ``fixed`` (what the model itself dictates, e.g. VideoCLIP's ``max_windows``)."""
         given = {f.name: getattr(self, f.name) for f in dataclasses.fields(S3DWindowing) if getattr(self, f.name) is not None}
-        return S3DWindowing.from_dict({**dict(card_values or {}), **given}, base)
+        return S3DWindowing.from_dict({**dict(card_values or {}), **given, **fixed}, base)
 
 
 # Mixed into an operator's options class (``class Options(S3DWindowingOptions, OperatorOptions)``):
 # every S3DWindowing field as an option, None meaning "the card's value".
 S3DWindowingOptions = dataclasses.make_dataclass(
     "S3DWindowingOptions",
-    [(f.name, f"{f.type} | None", field(default=None)) for f in dataclasses.fields(S3DWindowing)],
+    [(f.name, f"{f.type} | None", field(default=None)) for f in dataclasses.fields(S3DWindowing)]
+    + [("s3d_batch_size", "int", field(default=8))],  # windows per S3D forward pass
     bases=(_WindowingOverrides,),
     namespace={"__module__": __name__},
 )
+
+
+def window_starts(num_frames: int, window_frames: int = 30, stride: int | None = None, tail: str = "pad") -> list[int]:
+    """First frame of each window of a ``num_frames`` clip (see :meth:`S3DWindowing.starts`)."""
+    return S3DWindowing(window_frames=window_frames, stride=stride, tail=tail).starts(num_frames)
+
+
+# COOT's extractor (extract_100m_features.py of coot-videotext): its YouCook2 S3D features
+COOT_WINDOWING = S3DWindowing.coot()
 
 
 @dataclass
@@ -208,7 +226,7 @@ def window_features(
     for start in range(0, windows.shape[0], max(1, batch_size)):
         batch = windows[start : start + batch_size].to(device=param.device, dtype=param.dtype)
         parts.append(getattr(model(batch), output))
-    features = torch.cat(parts)
+    features = torch.cat(parts).float()  # norms in float32 whatever precision S3D ran in
     return F.normalize(features, dim=-1) if l2_normalize else features
 
 
@@ -266,7 +284,7 @@ class S3DFeatureExtractor:
     def _covered(self, num_frames: int, source: Any = None) -> tuple[int, int]:
         """(frames the used windows cover, windows of the whole video) of ``num_frames`` frames."""
         if num_frames == 0:
-            raise EmptyVideoError("the clip has zero frames: there is nothing to extract S3D features from", source)
+            raise EmptyVideoError("zero frames: there is nothing to extract S3D features from", source)
         w = self.windowing
         starts = w.starts(num_frames)
         used = starts[: w.max_windows]
@@ -286,11 +304,9 @@ class S3DFeatureExtractor:
 
         w = self.windowing
         info = probe_video(source)
-        total = w.frames_in(info.duration)
-        if info.num_frames == 0 or total == 0:
-            raise EmptyVideoError("the video has no frame", _describe(source))
-        starts = w.starts(total)
-        used = starts[: w.max_windows]
+        total = w.frames_in(info.duration) if info.num_frames else 0
+        covered, full = self._covered(total, _describe(source))
+        used = w.starts(total)[: w.max_windows]
         if not used:  # shorter than one window (tail "last"): every frame it has
             clip = load_video(source, fps=w.fps, preprocess=self.preprocess)
             frames = clip.frames[clip.mask.bool()][:total]
@@ -312,8 +328,7 @@ class S3DFeatureExtractor:
         provenance = first_clip.provenance()
         provenance.update(indices=[grid[k][0] for k in sorted(grid)], timestamps=[grid[k][1] for k in sorted(grid)])
         provenance.pop("sampling", None)  # per chunk; the windowing (in extras) says how it was sampled
-        covered = min(total, max(used) + w.window_frames)
-        return self._result(torch.cat(parts), covered, len(starts), info.duration, provenance)
+        return self._result(torch.cat(parts), covered, full, info.duration, provenance)
 
     def _result(self, feats: torch.Tensor, num_frames: int, full: int, duration: float,
                 provenance: dict[str, Any]) -> S3DFeatures:  # fmt: skip
@@ -334,7 +349,10 @@ class S3DFeatureExtractor:
         fps = self.windowing.fps
         if isinstance(source, VideoClip):
             frames = source.frames[source.mask.bool()]
-            return self._in_memory(frames, frames.shape[0], frames.shape[0] / fps, source.provenance())
+            # a whole video sampled at fps has one frame more than the extractors' frame count
+            # when its duration is not a whole number of frames: count as a file would
+            count = min(frames.shape[0], self.windowing.frames_in(source.duration)) if source.duration else frames.shape[0]
+            return self._in_memory(frames[:count], count, source.duration or count / fps, source.provenance())
         if isinstance(source, (torch.Tensor, np.ndarray)):
             from vtzoo.video import load_video
 
