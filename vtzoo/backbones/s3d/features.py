@@ -266,7 +266,7 @@ class S3DFeatureExtractor:
     def _covered(self, num_frames: int, source: Any = None) -> tuple[int, int]:
         """(frames the used windows cover, windows of the whole video) of ``num_frames`` frames."""
         if num_frames == 0:
-            raise EmptyVideoError("the clip has zero frames: there is nothing to extract S3D features from", source)
+            raise EmptyVideoError("zero frames: there is nothing to extract S3D features from", source)
         w = self.windowing
         starts = w.starts(num_frames)
         used = starts[: w.max_windows]
@@ -286,11 +286,9 @@ class S3DFeatureExtractor:
 
         w = self.windowing
         info = probe_video(source)
-        total = w.frames_in(info.duration)
-        if info.num_frames == 0 or total == 0:
-            raise EmptyVideoError("the video has no frame", _describe(source))
-        starts = w.starts(total)
-        used = starts[: w.max_windows]
+        total = w.frames_in(info.duration) if info.num_frames else 0
+        covered, full = self._covered(total, _describe(source))
+        used = w.starts(total)[: w.max_windows]
         if not used:  # shorter than one window (tail "last"): every frame it has
             clip = load_video(source, fps=w.fps, preprocess=self.preprocess)
             frames = clip.frames[clip.mask.bool()][:total]
@@ -312,8 +310,7 @@ class S3DFeatureExtractor:
         provenance = first_clip.provenance()
         provenance.update(indices=[grid[k][0] for k in sorted(grid)], timestamps=[grid[k][1] for k in sorted(grid)])
         provenance.pop("sampling", None)  # per chunk; the windowing (in extras) says how it was sampled
-        covered = min(total, max(used) + w.window_frames)
-        return self._result(torch.cat(parts), covered, len(starts), info.duration, provenance)
+        return self._result(torch.cat(parts), covered, full, info.duration, provenance)
 
     def _result(self, feats: torch.Tensor, num_frames: int, full: int, duration: float,
                 provenance: dict[str, Any]) -> S3DFeatures:  # fmt: skip
