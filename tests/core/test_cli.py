@@ -113,3 +113,14 @@ def test_folder_search_caches_embeddings_by_content(videos, tiny_weights, tmp_pa
     assert main([*args[:1], str(renamed), *args[2:]]) == 3
     second = capsys.readouterr().out
     assert "(0 embedded, 3 from cache)" in second  # same contents, new names: nothing re-embedded
+
+
+def test_readme_operator_table_is_made_from_the_registry():
+    from pathlib import Path
+
+    from vtzoo.registry.table import BEGIN, operator_table, with_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert BEGIN in readme
+    assert with_table(readme) == readme, "README operator table is stale: run `vtzoo list --markdown`"
+    assert "| `clip4clip` |" in operator_table()

@@ -35,13 +35,8 @@ def video_dir(tmp_path_factory) -> Path:
 
 
 def tiny(name: str, db: Path) -> Pipeline:
-    data = PipelineSpec.from_yaml(catalog_path(name)).to_dict()
-    for step in data["steps"]:
-        if step["op"].startswith("clip4clip."):
-            step["params"].update(TINY)
-        if step["op"].startswith("index."):
-            step["params"]["db"] = str(db)
-    return Pipeline.from_spec(PipelineSpec.from_dict(data))
+    spec = PipelineSpec.from_yaml(catalog_path(name)).with_database(str(db))
+    return Pipeline.from_spec(spec.override("embed", **TINY))
 
 
 def test_index_then_search_survives_broken_videos(video_dir, tmp_path):

@@ -44,26 +44,20 @@ def create_operator(args: argparse.Namespace):
 
 
 def load_pipeline(spec: str, overrides: Sequence[str], db: str | None = None):
+    """A catalog name or YAML file as a Pipeline, with ``STEP.KEY=VALUE`` overrides and the database."""
     from vtzoo.pipelines import Pipeline, PipelineSpec
     from vtzoo.pipelines.catalog import catalog_path
 
-    data = PipelineSpec.from_yaml(catalog_path(spec)).to_dict()
-    steps = {step["name"]: step for step in data["steps"]}
+    pipeline_spec = PipelineSpec.from_yaml(catalog_path(spec))
     for pair in overrides:
         target, sep, value = pair.partition("=")
         step_name, dot, key = target.partition(".")
-        if not sep or not dot or step_name not in steps:
-            raise SystemExit(f"vtzoo: --set expects STEP.KEY=VALUE with STEP one of {', '.join(steps)}, got {pair!r}")
-        value_parsed = parse_config([f"x={value}"])["x"]
-        if key in ("batch_size", "workers", "on_error"):
-            steps[step_name][key] = value_parsed
-        else:
-            steps[step_name].setdefault("params", {})[key] = value_parsed
+        if not sep or not dot:
+            raise SystemExit(f"vtzoo: --set expects STEP.KEY=VALUE, got {pair!r}")
+        pipeline_spec = pipeline_spec.override(step_name, **{key: parse_config([f"x={value}"])["x"]})
     if db is not None:
-        for step in data["steps"]:
-            if str(step["op"]).startswith("index."):
-                step.setdefault("params", {})["db"] = db
-    return Pipeline.from_spec(PipelineSpec.from_dict(data))
+        pipeline_spec = pipeline_spec.with_database(db)
+    return Pipeline.from_spec(pipeline_spec)
 
 
 def report_run(result) -> None:

@@ -25,7 +25,13 @@ from vtzoo.pipelines.spec import PipelineSpec, Step
 
 
 class PipelineError(VtzooError, RuntimeError):
-    """A step failed under ``on_error: raise``; names the step and the input."""
+    """A step failed under ``on_error: raise``, or with a programming error; names the step and the input."""
+
+
+# What a bad input raises: vtzoo's own errors (InputError, VideoDecodeError, ...), an unreadable
+# file, a value an op refuses. ``on_error: skip`` reports these per row and goes on; anything else
+# is a bug in an op and stops the run whatever the policy, instead of failing every row alike.
+ROW_ERRORS = (VtzooError, OSError, ValueError)
 
 
 @dataclass
@@ -94,12 +100,13 @@ class Engine:
     def __init__(self, spec: PipelineSpec, context: OpContext | None = None):
         self.spec = spec
         self.context = context or OpContext()
+        self.context.steps = {step.name: step for step in spec.steps}
         self._ops: dict[str, PipelineOp] = {}
         self._keep_after = self._columns_needed_after()
 
     def _op(self, step: Step) -> PipelineOp:
         if step.name not in self._ops:  # built on first use: a spec that is only validated builds nothing
-            self._ops[step.name] = resolve_op(step.op, step.params, self.context)
+            self._ops[step.name] = resolve_op(step, self.context)
         return self._ops[step.name]
 
     def _columns_needed_after(self) -> list[set[str]]:
@@ -180,7 +187,8 @@ class Engine:
         for row, outcome in self._apply(step, rows, next_batch):
             if isinstance(outcome, BaseException):
                 failure = Failure(row.index, keys.get(row.index, str(row.index)), step.name, f"{type(outcome).__name__}: {outcome}")
-                if step.on_error == "raise":
+                if step.on_error == "raise" or not isinstance(outcome, ROW_ERRORS):
+                    # a bug (TypeError, AttributeError, ...) is not a bad row: it stops the run
                     raise PipelineError(str(failure)) from outcome
                 tracker.done(row.index, failure=failure)
                 continue
@@ -226,7 +234,7 @@ class Engine:
     def _call_one(self, step: Step, row: _Row) -> Any:
         try:
             return self._op(step).call(*[row.values[c] for c in step.inputs])
-        except Exception as exc:  # handed to the step's error policy
+        except Exception as exc:  # handed to the step's error policy (or raised, if a bug: _stage)
             return exc
 
     def _apply_threaded(self, step: Step, rows: Iterator[_Row], max_in_flight: int) -> Iterator[tuple[_Row, Any]]:
@@ -252,6 +260,6 @@ class Engine:
                 results = op.call_batch([tuple(r.values[c] for c in step.inputs) for r in batch])
                 if len(results) != len(batch):
                     raise PipelineError(f"op {step.op_label} returned {len(results)} results for {len(batch)} rows")
-            except Exception:  # pin the error to its row(s): retry one by one
+            except ROW_ERRORS:  # a bad input: pin the error to its row(s), one by one
                 results = [self._call_one(step, r) for r in batch]
             yield from zip(batch, results)

@@ -255,27 +255,13 @@ class VectorIndex:
         return self.token_root / collection / f"{safe}.safetensors"
 
     def _save_tokens(self, collection: str, row_id: str, embedding: Embeddings) -> None:
-        from safetensors.torch import save_file
-
         file = self._token_file(collection, row_id)
         file.parent.mkdir(parents=True, exist_ok=True)
-        tensors = {"pooled": embedding.pooled, "tokens": embedding.tokens}
-        if embedding.mask is not None:
-            tensors["mask"] = embedding.mask
-        tensors.update({f"extra.{k}": v for k, v in embedding.extras.items() if isinstance(v, torch.Tensor)})
-        tmp = file.with_suffix(".tmp")
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
-        os.replace(tmp, file)
+        embedding.save(file)
 
     def _load_tokens(self, collection: str, row_id: str) -> Embeddings | None:
-        from safetensors.torch import load_file
-
         file = self._token_file(collection, row_id)
-        if not file.is_file():
-            return None
-        data = load_file(str(file))
-        extras = {k[len("extra."):]: v for k, v in data.items() if k.startswith("extra.")}
-        return Embeddings(pooled=data["pooled"], tokens=data["tokens"], mask=data.get("mask"), extras=extras)
+        return Embeddings.load(file) if file.is_file() else None
 
     # -- searching ----------------------------------------------------------------------------
     def search(self, collection: str, query: Embeddings, top_k: int = 10, filter: str = "",

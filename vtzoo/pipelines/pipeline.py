@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 
 from vtzoo.pipelines.engine import Engine, PipelineError, RunResult
 from vtzoo.pipelines.jobstore import JobStore
-from vtzoo.pipelines.ops import OpContext, check_op_name
+from vtzoo.pipelines.ops import OpContext, check_step
 from vtzoo.pipelines.spec import PipelineSpec, SpecError, Step, check_graph
 
 Columns = str | list[str] | tuple[str, ...]
@@ -43,7 +43,7 @@ class Pipeline:
         where = f"step {index} ('{step.name}')"
         step.check(where)
         if isinstance(op, str):
-            check_op_name(op, where)
+            check_step(op, params, where)
         elif not callable(op):
             raise SpecError(where, "op", f"must be a registered op name or a callable, got {op!r}")
         check_graph(self._spec.inputs, [*self._spec.steps, step], [])
@@ -91,7 +91,8 @@ class Pipeline:
         """A pipeline for ``spec``; ``share_with`` lets it reuse another pipeline's built operators
         and open indexes (an index pipeline and its query pipeline load one model, not two)."""
         for i, step in enumerate(spec.steps):
-            check_op_name(step.op, f"step {i} ('{step.name}')")
+            if isinstance(step.op, str):
+                check_step(step.op, step.params, f"step {i} ('{step.name}')")
         pipe = cls(spec.inputs, name=spec.name, description=spec.description)
         pipe._spec = spec
         if share_with is not None:

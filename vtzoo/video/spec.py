@@ -42,7 +42,15 @@ class VideoInputSpec:
         return cls(sampling=sampling_from_card(values), preprocess=Preprocess.from_card(values))
 
     def replace(self, **changes: Any) -> "VideoInputSpec":
-        sampling = {**self.sampling, **{k: v for k, v in changes.items() if k in SAMPLING_KEYS}}
+        """A copy with other sampling fields (a frame count replaces a rate, and back) or preprocess."""
+        given = {k: v for k, v in changes.items() if k in SAMPLING_KEYS}
+        sampling = dict(self.sampling)
+        if "num_frames" in given:
+            for key in ("fps", "max_frames", "pad"):
+                sampling.pop(key, None)
+        if "fps" in given:
+            sampling.pop("num_frames", None)
+        sampling.update(given)
         preprocess = changes.get("preprocess", self.preprocess)
         return VideoInputSpec(sampling=sampling, preprocess=preprocess)
 

@@ -35,10 +35,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _search_index(args: argparse.Namespace, query: str) -> int:
-    pipe = load_pipeline(args.pipeline, args.set, db=args.db)
-    for step in pipe.spec.steps:
-        if step.op == "index.search":
-            step.params["top_k"] = args.top_k
+    pipe = load_pipeline(args.pipeline, [*args.set, f"search.top_k={args.top_k}"], db=args.db)
     row = pipe(query)
     hits = row["hits"] if isinstance(row, dict) else []
     print(f"# {query!r}: {len(hits)} results")
