@@ -42,6 +42,7 @@ TEXT_BATCH_SIZE = 128  # texts per forward pass unless batch_size is given
 class FrozenInTimeOperator(Operator):
     """Frozen in Time behind the common interface (video/image embedding, text embedding, similarity)."""
 
+    summary = "divided space-time ViT + DistilBERT (Bain et al. 2021)"
     tasks = frozenset({VIDEO_EMBEDDING, TEXT_EMBEDDING, VIDEO_TEXT_SIMILARITY})
     default_variant = "cc-webvid2m-4f"
     model_class = FrozenInTimeModel

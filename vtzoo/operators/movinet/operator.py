@@ -52,6 +52,7 @@ def kinetics600_labels() -> tuple[str, ...]:
 class MovinetOperator(Operator):
     """MoViNet A0-A5 (base and stream) for Kinetics-600 classification and clip embeddings."""
 
+    summary = "MoViNet A0-A5, base and streaming with explicit state (Kondratyuk et al. 2021)"
     tasks = frozenset({VIDEO_EMBEDDING, VIDEO_CLASSIFICATION})
     default_variant = "a0-base"
     model_class = MovinetModel

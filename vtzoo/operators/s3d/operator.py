@@ -30,6 +30,7 @@ class S3DOptions(S3DWindowingOptions, OperatorOptions):
 
 @register_operator("s3d")
 class S3DOperator(Operator):
+    summary = "S3D (MIL-NCE, HowTo100M) features, one per window (a second by default)"
     tasks = frozenset({VIDEO_EMBEDDING})
     default_variant = "howto100m-milnce"
     model_class = S3D
