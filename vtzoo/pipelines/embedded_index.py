@@ -34,7 +34,9 @@ from typing import Any, Iterator
 import numpy as np
 
 from vtzoo.pipelines.filters import to_sql
-from vtzoo.pipelines.index import ROW_FIELDS, VectorIndex, VectorIndexError, check_local_target
+from vtzoo.pipelines.index_base import (
+    ROW_FIELDS, VectorIndex, VectorIndexError, check_local_target, is_milvus_lite, is_server_uri,
+)
 
 EXACT_LIMIT = 10_000  # up to this many rows a flat scan is as fast as HNSW and exact
 FILTERED_EXACT_LIMIT = 50_000  # a filter keeping at most this many rows is answered exactly
@@ -75,6 +77,10 @@ class _Ann:
 
 class EmbeddedIndex(VectorIndex):
     """``EmbeddedIndex("./vtzoo-index")``: a folder, created on first use."""
+
+    @classmethod
+    def handles(cls, uri: str) -> bool:
+        return not (is_server_uri(uri) or is_milvus_lite(uri))
 
     backend = "embedded"
 

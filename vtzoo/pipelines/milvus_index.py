@@ -21,8 +21,9 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from vtzoo.pipelines.index import (
+from vtzoo.pipelines.index_base import (
     MAX_PATH, ROW_FIELDS, IndexUnavailable, VectorIndex, VectorIndexError, _quote, check_local_target, is_local_uri,
+    is_milvus_lite, is_server_uri,
 )
 
 _ENDPOINT_SUFFIX = ".endpoint.json"
@@ -43,6 +44,10 @@ def _pid_alive(pid: int) -> bool:
 
 class MilvusIndex(VectorIndex):
     """``MilvusIndex("./vtzoo.db")`` (Milvus Lite) or ``MilvusIndex("http://127.0.0.1:19530")``."""
+
+    @classmethod
+    def handles(cls, uri: str) -> bool:
+        return is_server_uri(uri) or is_milvus_lite(uri)
 
     backend = "milvus"
 

@@ -62,6 +62,22 @@ class CallableOp(PipelineOp):
 
 
 _BUILTIN: dict[str, Callable[..., PipelineOp]] = {}
+# modules whose ops register themselves with @pipeline_op when imported (imported on first use,
+# like the operator families: this module imports none of them)
+BUILTIN_OP_MODULES = ("vtzoo.pipelines.index_ops",)
+_builtin_loaded = False
+
+
+def builtin_ops() -> dict[str, Callable[..., PipelineOp]]:
+    """Every registered built-in op factory, by name."""
+    global _builtin_loaded
+    if not _builtin_loaded:
+        import importlib
+
+        _builtin_loaded = True
+        for module in BUILTIN_OP_MODULES:
+            importlib.import_module(module)
+    return _BUILTIN
 
 
 def pipeline_op(name: str) -> Callable[[Callable[..., PipelineOp]], Callable[..., PipelineOp]]:
@@ -79,7 +95,7 @@ def known_ops() -> list[str]:
     from vtzoo.registry.operators import list_operators
 
     tasks = [f"{name}.{task}" for name in list_operators() for task in _operator_methods(name)]
-    return sorted(set(_BUILTIN) | set(tasks))
+    return sorted(set(builtin_ops()) | set(tasks))
 
 
 def _operator_methods(name: str) -> tuple[str, ...]:
@@ -91,7 +107,7 @@ def _operator_methods(name: str) -> tuple[str, ...]:
 
 def check_op_name(name: str, where: str) -> None:
     """Fail early (before any model is built) on a name that is not a registered op."""
-    if name in _BUILTIN:
+    if name in builtin_ops():
         return
     operator, _, task = name.partition(".")
     from vtzoo.registry.operators import UnknownOperator, get_operator_class
@@ -107,8 +123,8 @@ def check_op_name(name: str, where: str) -> None:
 
 def accepted_params(name: str) -> tuple[str, ...] | None:
     """The params a step running op ``name`` may set (None: any, for a Python callable)."""
-    if name in _BUILTIN:
-        return _builtin_params(_BUILTIN[name])
+    if name in builtin_ops():
+        return _builtin_params(builtin_ops()[name])
     from vtzoo.registry.operators import get_operator_class
 
     operator, _, task = name.partition(".")
@@ -188,8 +204,8 @@ def resolve_op(step: Step, context: OpContext, params: dict[str, Any] | None = N
     params = step.params if params is None else params
     if callable(step.op):
         return CallableOp(step.op, dict(params))
-    if step.op in _BUILTIN:
-        return _BUILTIN[step.op](context, step, **params)
+    if step.op in builtin_ops():
+        return builtin_ops()[step.op](context, step, **params)
     task_kwargs, _ = split_step_params(step.op, params)
     return OperatorTaskOp(context.step_operator(step), step.op.partition(".")[2], **task_kwargs)
 
@@ -268,7 +284,7 @@ def _consumer_of(step: Step, context: OpContext) -> Step | None:
     later = names[names.index(step.name) + 1:] if step.name in names else []
     for name in later:
         other = context.steps[name]
-        if isinstance(other.op, str) and other.op not in _BUILTIN and set(other.inputs) & set(step.outputs):
+        if isinstance(other.op, str) and other.op not in builtin_ops() and set(other.inputs) & set(step.outputs):
             return other
     return None
 
@@ -328,5 +344,3 @@ def _not_none(context: OpContext, step: Step) -> PipelineOp:
 def _at_least(context: OpContext, step: Step, minimum: float = 0.0) -> PipelineOp:
     return CallableOp(lambda value: value is not None and float(value) >= minimum, {})
 
-
-from vtzoo.pipelines import index_ops  # noqa: E402,F401  (registers index.upsert, index.search)

@@ -37,16 +37,12 @@ def cmd_search(args: argparse.Namespace) -> int:
 def query_spec(args: argparse.Namespace):
     """The query pipeline with ``--op/--variant/--weights/--precision/--seed/--set`` applied to its
     operator step (the search step follows that operator to its collection) and ``--top-k``."""
-    from vtzoo.cli.common import load_spec, parse_config
+    from vtzoo.cli.common import load_spec, operator_arguments
     from vtzoo.registry.operators import split_name
 
     spec = load_spec(args.pipeline, args.set, db=args.db)
     name, variant = split_name(args.op, args.variant) if args.op else (None, args.variant)
-    settings = {"variant": variant, "weights": args.weights, "precision": getattr(args, "precision", None),
-                "seed": getattr(args, "seed", None), **parse_config(args.config)}
-    settings = {k: v for k, v in settings.items() if v is not None}
-    if args.device != "cpu":
-        settings["device"] = args.device
+    settings = {**({"variant": variant} if variant else {}), **operator_arguments(args)}
     for step in spec.steps:
         if step.op == "index.search":
             spec = spec.override(step.name, top_k=args.top_k)
@@ -81,9 +77,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_operator_args(p, default_op=None)
-    for flag, kind, text in (("--precision", str, "fp32, bf16, fp16 or auto"), ("--seed", int, "seed of weights='random'")):
-        if flag not in p._option_string_actions:  # the shared operator flags may already have it
-            p.add_argument(flag, type=kind, default=None, help=text)
     p.add_argument("--step-set", dest="set", action="append", default=[], metavar="STEP.KEY=VALUE",
                    help="override a step parameter of the query spec (repeatable)")
     p.set_defaults(func=cmd_search)
