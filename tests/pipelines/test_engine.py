@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from vtzoo.errors import InputError
 from vtzoo.pipelines import Pipeline, PipelineError
 
 
@@ -51,7 +52,7 @@ def test_raise_policy_stops_with_the_step_and_input_named():
 
 @pytest.mark.parametrize("resumable", [False, True])
 def test_failure_lines_name_the_input_path(tmp_path, resumable):
-    """A failure reads "<path>: step ...", never "input 1 (1)" or a job-store key."""
+    """A failure names the file as given, never only its position or a job-store key."""
     def decode(path):
         if path.endswith("broken.mp4"):
             raise ValueError("cannot decode")
@@ -60,14 +61,18 @@ def test_failure_lines_name_the_input_path(tmp_path, resumable):
     paths = [str(tmp_path / "good.mp4"), str(tmp_path / "broken.mp4")]
     pipe = Pipeline("path").map("path", "clip", decode, on_error="skip", name="decode").output("clip")
     result = pipe.run(paths, progress=False, job_store=str(tmp_path / "job.sqlite") if resumable else None)
-    assert [str(f) for f in result.failures] == [f"{paths[1]}: step 'decode': ValueError: cannot decode"]
-    assert result.failures[0].source == paths[1]
+    assert [str(f) for f in result.failures] == [f"input 1 ({paths[1]}): step 'decode': ValueError: cannot decode"]
 
 
 def test_failure_of_a_non_path_input_names_its_position_and_value():
-    pipe = Pipeline(["x", "y"]).map(["x", "y"], "z", lambda x, y: x / y, on_error="skip", name="divide").output("z")
+    def divide(x, y):
+        if y == 0:
+            raise ValueError("cannot divide by 0")
+        return x / y
+
+    pipe = Pipeline(["x", "y"]).map(["x", "y"], "z", divide, on_error="skip", name="divide").output("z")
     result = pipe.run([(1, 1), (3, 0)], progress=False)
-    assert str(result.failures[0]).startswith("input 1 (3, 0): step 'divide': ZeroDivisionError")
+    assert str(result.failures[0]) == "input 1 (3, 0): step 'divide': ValueError: cannot divide by 0"
 
 
 def test_a_failing_batch_is_retried_item_by_item(monkeypatch):
@@ -84,16 +89,29 @@ def test_a_failing_batch_is_retried_item_by_item(monkeypatch):
         def call_batch(self, rows):
             calls.append(len(rows))
             if any(v == 5 for (v,) in rows):
-                raise RuntimeError("corrupt item 5")
+                raise InputError("corrupt item", source="item 5")
             return [v * 2 for (v,) in rows]
 
-    monkeypatch.setitem(ops._BUILTIN, "test.double", lambda context: BatchOp())
+    monkeypatch.setitem(ops._BUILTIN, "test.double", lambda context, step: BatchOp())
     pipe = Pipeline("x").map("x", "y", "test.double", batch_size=4, on_error="skip").output("x", "y")
     result = pipe.run(range(10), progress=False)
     assert result.column("x") == [0, 1, 2, 3, 4, 6, 7, 8, 9]
     assert result.column("y") == [0, 2, 4, 6, 8, 12, 14, 16, 18]
     assert [f.index for f in result.failures] == [5]
     assert calls[:2] == [4, 4] and calls.count(1) == 4  # the batch with item 5 re-ran one by one
+
+
+def test_a_programming_error_stops_the_run_instead_of_failing_every_row():
+    calls = []
+
+    def buggy(x):
+        calls.append(x)
+        return x.no_such_attribute  # AttributeError: a bug, not a bad row
+
+    pipe = Pipeline("x").map("x", "y", buggy, on_error="skip", name="buggy").output("y")
+    with pytest.raises(PipelineError, match=r"input 0 .*step 'buggy'.*AttributeError"):
+        pipe.run(range(10), progress=False)
+    assert calls == [0]
 
 
 def test_flat_map_and_filter_expand_and_drop_in_order():
@@ -186,7 +204,7 @@ def test_a_killed_job_resumes_without_losing_or_repeating_work(tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done_before = {int(k) for k in _done_keys(store)}
+    done_before = {int(k.rsplit("|", 1)[1]) for k in _done_keys(store)}  # key: pipeline fingerprint|item
     assert 8 <= len(done_before) < 30, "the job must be killed mid-run"
     assert not out.exists()
 

@@ -208,7 +208,7 @@ def evaluate_retrieval(pipe, dataset: str | Path, text_batch_size: int = 64, pro
 
     A video that fails is reported; its captions count as misses (see :func:`retrieval_metrics`),
     and ``metrics["embedded_only"]`` and ``metrics["excluded"]`` give the part without it."""
-    from vtzoo.operators.base import Embeddings
+    from vtzoo.embeddings import Embeddings
     from vtzoo.pipelines.pipeline import Pipeline
     from vtzoo.pipelines.spec import PipelineSpec
 
@@ -226,8 +226,7 @@ def evaluate_retrieval(pipe, dataset: str | Path, text_batch_size: int = 64, pro
     kept = [i for i, v in enumerate(data.videos) if str(v) in embedded]
     if not kept:
         raise EvaluationError(f"no video of {dataset} could be embedded")
-    operator_name = embed.op.split(".", 1)[0]
-    op = videos_pipe._context.find_operator(operator_name, embed.params.get("variant"))
+    op = videos_pipe._context.step_operator(embed)
     video_emb = Embeddings.concat([embedded[str(data.videos[i])] for i in kept])
     texts = data.captions  # every caption, also those of videos that failed: they count as misses
     text_emb = Embeddings.concat([op.embed_text(texts[i : i + text_batch_size]) for i in range(0, len(texts), text_batch_size)])

@@ -32,7 +32,7 @@ def _digest(tensor: torch.Tensor) -> str:
 
 
 def regenerate_weights(recipe: dict[str, Any], verify: bool = True) -> dict[str, torch.Tensor]:
-    """The state dict ``recipe`` describes; raises :class:`GoldenError` on a checksum mismatch."""
+    """The state dict ``recipe`` describes; raises :class:`RecipeError` on a checksum mismatch."""
     generator = torch.Generator(device="cpu")
     generator.manual_seed(int(recipe["seed"]))
     state: dict[str, torch.Tensor] = {}
@@ -48,3 +48,4 @@ def regenerate_weights(recipe: dict[str, Any], verify: bool = True) -> dict[str,
             raise RecipeError(f"weights_recipe: regenerated {entry['key']} does not match its sha256")
         state[entry["key"]] = value
     return state
+

@@ -32,8 +32,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("COOT", "coot", (("net_video_local.", "net_text_global."),), ("coot",)),
     Family("MDMMT", "mdmmt", (("vid_bert.", "text_gu."),), ("mdmmt",)),
     Family("MMT", "mdmmt (card mdmmt/mmt-msrvtt-1ka)", (("vid_bert.", "text_GU."),), ("mdmmt",)),
-    Family("VGGish", "mdmmt (card mdmmt/expert-vggish)", (("features.0.", "embeddings.4."),), ("vggish",)),
-    Family("irCSN-152", "mdmmt (card mdmmt/expert-ircsn152-ig65m)", (("stem.0.", "layer4."),), ("ircsn152",)),
+    Family("VGGish", "vggish", (("features.0.", "embeddings.4."),), ("vggish",)),
+    Family("irCSN-152", "ircsn152", (("stem.0.", "layer4."),), ("ircsn152",)),
     # CLIP4Clip's similarity heads sit beside its CLIP; so do DRL's without wti (checked above)
     Family("CLIP4Clip", "clip4clip", (("clip.", "transformerClip."), ("clip.", "lstm_visual."), ("clip.", "cross.")),
            ("clip4clip",)),

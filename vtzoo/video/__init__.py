@@ -23,6 +23,7 @@ from vtzoo.video.discovery import Discovery, discover_videos
 from vtzoo.video.errors import VideoDecodeError
 from vtzoo.video.loader import VideoClip, frame_times, load_video, probe_video, sampling_from_card, stack_clips
 from vtzoo.video.preprocess import Preprocess
+from vtzoo.video.spec import VideoInputSpec
 
 __all__ = [
     "ArrayBackend",
@@ -34,6 +35,7 @@ __all__ = [
     "VideoBackend",
     "VideoClip",
     "VideoDecodeError",
+    "VideoInputSpec",
     "VideoInfo",
     "available_backends",
     "discover_videos",

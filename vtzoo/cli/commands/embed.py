@@ -19,8 +19,8 @@ from vtzoo.cli.common import (
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from vtzoo.batching import embed_videos
+    from vtzoo.embeddings import Embeddings
     from vtzoo.exports import check_export_path, write_embeddings
-    from vtzoo.operators.base import Embeddings
 
     check_output(args.output)
     check_export_path(args.output)
@@ -41,12 +41,14 @@ def made_by(op, args: argparse.Namespace) -> dict:
     """What an embeddings file records about the operator that made it."""
     import vtzoo
 
-    card = getattr(op, "card", None)
+    card = op.card
     return {
         "operator": op.name,
-        "variant": card.variant if card is not None else None,
+        "variant": op.variant,
         "weights": args.weights or (f"card {card.name}" if card is not None else None),
-        "fingerprint": getattr(op, "fingerprint", None),
+        "seed": op.options.seed,
+        "precision": op.precision,
+        "fingerprint": op.fingerprint,
         "config": parse_config(args.config),
         "vtzoo": vtzoo.__version__,
     }
