@@ -34,10 +34,17 @@ def step_sets(flag: str = "--step-set", **changes) -> list[str]:
     return [arg for override in overrides(**changes) for arg in (flag, override)]
 
 
-def query_pipeline(db: Path, spec: str = "text_video_query", **changes):
+def operator_flags() -> list[str]:
+    """The small random CLIP4Clip as operator flags: ``--weights random --set KEY=VALUE ...``."""
+    config = [arg for key, value in SMALL_CLIP4CLIP.items() if key != "weights" for arg in ("--set", f"{key}={value}")]
+    return ["--weights", "random", *config]
+
+
+def query_pipeline(db: Path, spec: str = "text_video_query", extra: tuple[str, ...] = (), **changes):
+    """The query pipeline ``vtzoo search``/``serve`` would build; ``extra``: more STEP.KEY=VALUE."""
     from vtzoo.cli.common import load_pipeline
 
-    return load_pipeline(spec, overrides(**changes), db=str(db))
+    return load_pipeline(spec, [*overrides(**changes), *extra], db=str(db))
 
 
 def build_index(videos: list[Path], db: Path, spec: str = "text_video_index", **changes) -> Path:
@@ -64,9 +71,13 @@ def demo_index(sample_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def window_index(sample_dir, tmp_path_factory) -> Path:
-    """4-second windows of bikes.mp4 (10 s) and bigbuckbunny.mp4 (5.3 s): five rows."""
+    """4-second windows of bikes.mp4 (10 s) and bigbuckbunny.mp4 (5.3 s): five rows, in the collection
+    ``WINDOWS`` (query it with ``extra=WINDOWS``)."""
     videos = [sample_dir / "bikes.mp4", sample_dir / "bigbuckbunny.mp4"]
     return build_index(videos, tmp_path_factory.mktemp("windows") / "vtzoo.db", spec="clip_retrieval_index")
+
+
+WINDOWS = ("search.collection=clip4clip__vit_b32_zeroshot__windows",)
 
 
 class LiveServer:
@@ -96,19 +107,20 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
-def serve(db: Path, thumbs: Path, spec: str = "text_video_query", **changes) -> LiveServer:
+def serve(db: Path, thumbs: Path, spec: str = "text_video_query", extra: tuple[str, ...] = (), **changes) -> LiveServer:
     from vtzoo.serve.app import create_app
     from vtzoo.serve.library import Library
     from vtzoo.serve.thumbnails import ThumbnailCache
 
-    return LiveServer(create_app(Library(query_pipeline(db, spec, **changes)), ThumbnailCache(thumbs)))
+    return LiveServer(create_app(Library(query_pipeline(db, spec, extra, **changes)), ThumbnailCache(thumbs)))
 
 
 @pytest.fixture(scope="session")
 def kit():
     """The helpers above, for test modules (tests are not a package)."""
-    return SimpleNamespace(overrides=overrides, step_sets=step_sets, query_pipeline=query_pipeline,
-                           build_index=build_index, serve=serve)
+    return SimpleNamespace(SMALL_CLIP4CLIP=SMALL_CLIP4CLIP, overrides=overrides, step_sets=step_sets,
+                           operator_flags=operator_flags, query_pipeline=query_pipeline, build_index=build_index,
+                           serve=serve, WINDOWS=WINDOWS)
 
 
 @pytest.fixture(scope="module")
