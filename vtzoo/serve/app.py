@@ -93,7 +93,7 @@ def create_app(library: Library, thumbnails: ThumbnailCache) -> Starlette:
         number = request.path_params["number"]
         if row is None or number >= thumbnails.count:
             return _error(404, "no such thumbnail in the index")
-        reason = await run_in_threadpool(missing_reason, row, library.index.content_hash)
+        reason = await run_in_threadpool(missing_reason, row, library.hash_of)
         if reason:
             return _error(404, reason)
         files = await run_in_threadpool(thumbnails.strip, row["path"], row["content_hash"], row["start"], row["end"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -111,6 +112,20 @@ class QueryTarget:
         raise VtzooError(f"query spec {spec.name or '(unnamed)'} has no index.search step to serve")
 
 
+class FileHashes:
+    """Content hashes of files, each hashed once per change (keyed by path, size and mtime)."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, int, int], str] = {}
+
+    def __call__(self, path: str | os.PathLike) -> str:
+        stat = os.stat(path)
+        key = (os.fspath(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._known:
+            self._known[key] = sha256_of(path)
+        return self._known[key]
+
+
 class Library:
     """Searches one index collection with a query pipeline (text in, ``hits`` out)."""
 
@@ -122,6 +137,7 @@ class Library:
         self.target = QueryTarget.of(query_pipeline.spec)
         self.max_hits = max_hits
         self.index = VectorIndex(self.target.db)
+        self.hash_of = FileHashes()
         self._lock = threading.Lock()  # one model call at a time: the operator is not thread-safe
         self._checked: IndexMismatch | None | bool = False
 
@@ -149,7 +165,7 @@ class Library:
     def _find_mismatch(self) -> IndexMismatch | None:
         name, db = self.target.collection, self.target.db
         if not self.index.has_collection(name):
-            present = sorted(self.index.client.list_collections())
+            present = _collections(self.index)
             if not present:
                 return IndexMismatch(f"the index {db} is empty: index videos first (vtzoo index DIR --db {db})", [])
             needs = sorted({card for collection in present for card in operator_of(collection)})
@@ -164,7 +180,6 @@ class Library:
                                  f"configured here embeds text in {query}-d: it was indexed with another "
                                  "configuration of the operator; serve it with the settings it was indexed with",
                                  operator_of(name))
-        self.index.client.load_collection(name)
         return None
 
     def _query_dimension(self) -> int:
@@ -186,8 +201,7 @@ class Library:
         self.check()
         k, capped = clamp_hits(k, limit=self.max_hits)
         data = copy.deepcopy(self._spec_data)
-        step = data["steps"][self.target.search_step]
-        params = step.setdefault("params", {})
+        params = data["steps"][self.target.search_step].setdefault("params", {})
         params["top_k"] = k
         params["filter"] = combine(params.get("filter", ""), (filters or Filters()).expression())
         pipe = Pipeline.from_spec(PipelineSpec.from_dict(data), share_with=self._base)
@@ -198,51 +212,66 @@ class Library:
 
     def more_like_this(self, row_id: str, k: int | None = None, filters: Filters | None = None) -> Ranking:
         """The rows nearest to a stored row's vector, the row itself left out."""
+        import torch
+
         self.check()
         k, capped = clamp_hits(k, limit=self.max_hits)
-        vector = self._stored_vector(row_id)
+        if not _ROW_ID.match(row_id):
+            raise KeyError(row_id)
+        vector = _stored_vector(self.index, self.target.collection, row_id)
+        if vector is None:
+            raise KeyError(row_id)
         not_itself = f'id != "{row_id}"'  # row_id matched _ROW_ID: no quote can be in it
-        query = Embeddings(pooled=vector.unsqueeze(0))
+        query = Embeddings(pooled=torch.as_tensor(vector, dtype=torch.float32).unsqueeze(0))
         with self._lock:
             hits = self.index.search(self.target.collection, query, top_k=k,
                                      filter=combine(not_itself, (filters or Filters()).expression()))
         return Ranking(self._annotate(hits), k, capped)
 
-    def _stored_vector(self, row_id: str):
+    # -- rows and files of the index -----------------------------------------------------------
+    def _rows_where(self, expression: str, limit: int) -> list[dict[str, Any]]:
+        """Rows matching a filter, through the index's search (a probe vector, any order): the one
+        lookup every index backend offers."""
         import torch
 
-        rows = self.row(row_id, fields=["vector"])
-        if rows is None:
-            raise KeyError(row_id)
-        return torch.tensor(rows["vector"], dtype=torch.float32)
+        probe = Embeddings(pooled=torch.ones(1, self.index.dimension(self.target.collection)))
+        with self._lock:
+            return self.index.search(self.target.collection, probe, top_k=limit, filter=expression)
 
-    # -- rows and files of the index -----------------------------------------------------------
-    def row(self, row_id: str, fields: list[str] | None = None) -> dict[str, Any] | None:
+    def row(self, row_id: str) -> dict[str, Any] | None:
         """The index row ``row_id`` (None if there is none, or the id is malformed)."""
         if not _ROW_ID.match(row_id):
             return None
         self.check()
-        wanted = ["path", "content_hash", "duration", "start", "end", *(fields or [])]
-        rows = self.index.client.get(self.target.collection, ids=[row_id], output_fields=wanted)
-        return dict(rows[0]) if rows else None
+        rows = self._rows_where(f'id == "{row_id}"', 1)  # row_id matched _ROW_ID: no quote can be in it
+        return rows[0] if rows else None
 
     def video_file(self, content_hash: str) -> Path | None:
         """An existing, unchanged file of the index with this content hash (None if there is none)."""
         if not _HASH.match(content_hash):
             return None
         self.check()
-        rows = self.index.client.query(self.target.collection, filter=f'content_hash == "{content_hash}"',
-                                       output_fields=["path", "content_hash"], limit=16)
-        for row in rows:
-            if missing_reason(row, self.index.content_hash) is None:
+        for row in self._rows_where(f'content_hash == "{content_hash}"', 16):
+            if missing_reason(row, self.hash_of) is None:
                 return Path(row["path"])
         return None
 
     def _annotate(self, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for hit in hits:
-            hit["missing"] = missing_reason(hit, self.index.content_hash)
+            hit["missing"] = missing_reason(hit, self.hash_of)
             hit["score"] = float(hit["score"]) if math.isfinite(hit["score"]) else 0.0
         return hits
+
+
+# What VectorIndex does not offer as a method yet: the names of the collections, and a stored
+# vector by id. Both read the Milvus client (the index's only backend today).
+def _collections(index) -> list[str]:
+    return sorted(index.client.list_collections())
+
+
+def _stored_vector(index, collection: str, row_id: str) -> list[float] | None:
+    rows = index.client.get(collection, ids=[row_id], output_fields=["vector"])
+    return list(rows[0]["vector"]) if rows else None
 
 
 def missing_reason(row: dict[str, Any], hash_of: Callable[[Path], str] = sha256_of) -> str | None:

@@ -13,25 +13,12 @@ from typing import Any, Sequence
 
 from vtzoo.errors import VtzooError
 from vtzoo.registry.weights import sha256_of
-from vtzoo.serve.library import hit_record, missing_reason
+from vtzoo.serve.library import FileHashes, hit_record, missing_reason
 from vtzoo.serve.page import report_page
 from vtzoo.serve.thumbnails import ThumbnailCache, data_uri
 
 WORST_QUERIES = 5
 TOP_HITS = 5
-
-
-class _Hashes:
-    """Content hashes of local files, each computed once per report."""
-
-    def __init__(self) -> None:
-        self._known: dict[str, str] = {}
-
-    def __call__(self, path: str | os.PathLike) -> str:
-        key = os.fspath(path)
-        if key not in self._known:
-            self._known[key] = sha256_of(key)
-        return self._known[key]
 
 
 def inline_hit(hit: dict[str, Any], thumbnails: ThumbnailCache, hash_of=sha256_of) -> dict[str, Any]:
@@ -59,7 +46,7 @@ def _hash_or_none(path: str, hash_of) -> str | None:
 def search_report(query: str, hits: Sequence[dict[str, Any]], thumbnails: ThumbnailCache, operator: str = "",
                   k: int | None = None, capped: bool = False) -> str:
     """The HTML of a search's hits (rows of an index, or ``{"path", "score"}`` of a folder search)."""
-    hash_of = _Hashes()
+    hash_of = FileHashes()
     data = {"kind": "search", "query": query, "operator": operator, "k": k if k is not None else len(hits),
             "capped": capped, "hits": [inline_hit(h, thumbnails, hash_of) for h in hits]}
     about = f"{operator} · {len(hits)} results" if operator else f"{len(hits)} results"
@@ -78,7 +65,7 @@ def eval_report(report, thumbnails: ThumbnailCache, name: str = "", worst: int =
     queries = sorted(({"row": row, "text": text, "rank": rank, "video": report.videos[video]}
                       for row, (text, rank, video) in enumerate(zip(report.captions, ranks, report.caption_video))),
                      key=lambda q: -q["rank"])
-    hash_of = _Hashes()
+    hash_of = FileHashes()
     worst_queries = [{**q, "top": _top_hits(report, q["row"], top, thumbnails, hash_of)} for q in queries[:worst]]
     data = {"kind": "eval", "metrics": report.metrics, "queries": queries, "worst": worst_queries}
     return report_page(f"vtzoo eval{': ' + name if name else ''}", f"{len(queries)} queries", data)
