@@ -55,8 +55,9 @@ def search_report(query: str, hits: Sequence[dict[str, Any]], thumbnails: Thumbn
 
 def eval_report(report, thumbnails: ThumbnailCache, name: str = "", worst: int = WORST_QUERIES,
                 top: int = TOP_HITS) -> str:
-    """The HTML of an evaluation (an ``EvalReport`` with its scores): R@K bars, the worst queries
-    with their top hits, and every query's text-to-video rank."""
+    """The HTML of an evaluation (an ``EvalReport`` with its scores): R@K bars, the ``worst``
+    queries whose video was not ranked first, with their ``top`` hits, and every query's
+    text-to-video rank."""
     from vtzoo.pipelines.evaluation import text_to_video_ranks
 
     if report.scores is None:
@@ -66,7 +67,8 @@ def eval_report(report, thumbnails: ThumbnailCache, name: str = "", worst: int =
                       for row, (text, rank, video) in enumerate(zip(report.captions, ranks, report.caption_video))),
                      key=lambda q: -q["rank"])
     hash_of = FileHashes()
-    worst_queries = [{**q, "top": _top_hits(report, q["row"], top, thumbnails, hash_of)} for q in queries[:worst]]
+    missed = [q for q in queries if q["rank"] > 1][:worst]  # a query ranked first is not among the worst
+    worst_queries = [{**q, "top": _top_hits(report, q["row"], top, thumbnails, hash_of)} for q in missed]
     data = {"kind": "eval", "metrics": report.metrics, "queries": queries, "worst": worst_queries}
     return report_page(f"vtzoo eval{': ' + name if name else ''}", f"{len(queries)} queries", data)
 

@@ -57,7 +57,8 @@ function evalReport() {
                                         ` · text→video MdR ${m.t2v.MdR}, MnR ${m.t2v.MnR.toFixed(2)}`}),
     section("Recall at K", bars([...ks.map((k) => [`text→video ${k}`, m.t2v[k]]),
                                  ...ks.map((k) => [`video→text ${k}`, m.v2t[k]])])),
-    section(`The ${data.worst.length} worst queries and their top hits`, ...data.worst.map(worstQuery)),
+    section(data.worst.length ? `The ${data.worst.length} worst queries and their top hits`
+                              : "Every query ranked its own video first", ...data.worst.map(worstQuery)),
     section("Every query's rank (text→video, worst first)", rankTable(data.queries)));
 }
 

@@ -39,7 +39,8 @@ function hitCard(hit, rank, actions) {
     el("div", {class: "path", text: hit.path}));
   const strip = el("div", {class: "strip"});
   (hit.thumbnails || []).forEach((src, i) => {
-    const img = el("img", {src, alt: `frame ${i + 1} of ${baseName(hit.path)}`, loading: "lazy", class: "thumb"});
+    const img = el("img", {src, alt: `frame ${i + 1} of ${baseName(hit.path)}`, class: "thumb"});
+    if (!src.startsWith("data:")) img.loading = "lazy";  // a report's frames are in the file already
     img.addEventListener("error", () => img.classList.add("broken"));
     if (actions && actions.play && !hit.missing) img.addEventListener("click", () => actions.play(hit));
     strip.append(img);
