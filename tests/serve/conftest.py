@@ -77,6 +77,18 @@ def window_index(sample_dir, tmp_path_factory) -> Path:
     return build_index(videos, tmp_path_factory.mktemp("windows") / "vtzoo.db", spec="clip_retrieval_index")
 
 
+@pytest.fixture
+def index_missing_bikes(sample_dir, tmp_path) -> Path:
+    """An index of bikes.mp4 and bigbuckbunny.mp4, and bikes.mp4 deleted since."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name in ("bikes.mp4", "bigbuckbunny.mp4"):
+        shutil.copyfile(sample_dir / name, folder / name)
+    db = build_index(sorted(folder.iterdir()), tmp_path / "missing.db")
+    (folder / "bikes.mp4").unlink()
+    return db
+
+
 WINDOWS = ("search.collection=clip4clip__vit_b32_zeroshot__windows",)
 
 

@@ -93,7 +93,9 @@ def test_vtzoo_serve_shows_thumbnails_for_a_query_and_plays_a_hit(demo_index, ki
 def test_a_window_hit_plays_from_its_start_and_finds_more_like_it(window_index, kit, page, tmp_path):
     with kit.serve(window_index, tmp_path / "thumbs", extra=kit.WINDOWS) as server:
         page.goto(server.url)
-        search(page, "people riding bikes", path="bikes")
+        search(page, "people riding bikes", k="100000")
+        assert page.locator("#summary").inner_text() == "“people riding bikes”: 5 results (capped at 100)"
+        search(page, "people riding bikes", path="bikes", k="10")
         window = page.locator("li.hit[data-id$='@4.000-8.000']")
         assert page.locator("li.hit").count() == 3 and window.locator(".window").inner_text() == "0:04.0 – 0:08.0"
         page.wait_for_function(THUMBNAILS_LOADED, arg="li.hit[data-id$='@4.000-8.000'] img.thumb", timeout=60_000)
@@ -110,14 +112,8 @@ def test_a_window_hit_plays_from_its_start_and_finds_more_like_it(window_index, 
 
 
 
-def test_the_page_shows_an_empty_state_and_missing_files(sample_dir, kit, page, tmp_path):
-    folder = tmp_path / "videos"
-    folder.mkdir()
-    for name in ("bikes.mp4", "bigbuckbunny.mp4"):
-        shutil.copyfile(sample_dir / name, folder / name)
-    db = kit.build_index(sorted(folder.iterdir()), tmp_path / "vtzoo.db")
-    (folder / "bikes.mp4").unlink()
-    with kit.serve(db, tmp_path / "thumbs") as server:
+def test_the_page_shows_an_empty_state_and_missing_files(index_missing_bikes, kit, page, tmp_path):
+    with kit.serve(index_missing_bikes, tmp_path / "thumbs") as server:
         page.goto(server.url)
         search(page, "a cat", path="no-such-folder")
         assert page.locator(".empty").inner_text() == "No video matches this query (with these filters)."

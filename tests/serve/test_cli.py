@@ -54,6 +54,12 @@ def test_search_html_holds_the_hits_with_inlined_thumbnails(demo_index, kit, tmp
     assert any(demo_index.with_name("vtzoo.db.thumbs").rglob("*.jpg"))  # cached beside the index
 
 
+def test_search_html_refuses_a_folder_before_searching(tmp_path, capsys):
+    assert main(["search", "a cat", "--db", str(tmp_path / "none.db"), "--html", str(tmp_path)]) != 0
+    assert capsys.readouterr().err.strip() == (f"vtzoo search: error: {tmp_path}: --html names a folder; "
+                                               "give the report's file name")
+
+
 def test_search_html_of_a_folder_search(sample_dir, kit, tmp_path, capsys):
     folder = tmp_path / "videos"
     folder.mkdir()

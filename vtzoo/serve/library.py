@@ -139,7 +139,7 @@ class Library:
         self.index = VectorIndex(self.target.db)
         self.hash_of = FileHashes()
         self._lock = threading.Lock()  # one model call at a time: the operator is not thread-safe
-        self._checked: IndexMismatch | None | bool = False
+        self._fits = False
 
     # -- what the index holds ---------------------------------------------------------------
     @property
@@ -147,11 +147,13 @@ class Library:
         return self.target.operator
 
     def check(self) -> None:
-        """Raise IndexMismatch when the collection is absent or was made by another configuration."""
-        if self._checked is False:
-            self._checked = self._find_mismatch()
-        if self._checked is not None:
-            raise self._checked
+        """Raise IndexMismatch when the collection is absent or was made by another configuration.
+        A fit is remembered; a misfit is looked at again next time (videos may be indexed meanwhile)."""
+        if not self._fits:
+            mismatch = self._find_mismatch()
+            if mismatch is not None:
+                raise mismatch
+            self._fits = True
 
     def status(self) -> dict[str, Any]:
         try:

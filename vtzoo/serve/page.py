@@ -21,7 +21,7 @@ _PLAYER = """<div id="player"><video controls preload="metadata"></video>
 
 _SEARCH_BODY = """<form class="query" role="search">
   <label>Query <input name="q" type="search" placeholder="describe what you are looking for" autofocus required></label>
-  <label>Results <input name="k" type="number" min="1" max="{max_hits}" value="10"></label>
+  <label>Results <input name="k" type="number" min="1" value="10" title="at most {max_hits}"></label>
   <label>Path contains <input name="path" type="text" placeholder="folder or name"></label>
   <label>Min duration (s) <input name="min_duration" type="number" step="any" min="0"></label>
   <label>Max duration (s) <input name="max_duration" type="number" step="any" min="0"></label>

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from vtzoo.cli.common import EXIT_OK, EXIT_PARTIAL, add_operator_args, create_operator, load_pipeline, report_failures
+from vtzoo.errors import InputError
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    if args.html and Path(args.html).is_dir():
+        raise InputError("--html names a folder; give the report's file name", args.html)
     if len(args.terms) == 1:
         return _search_index(args, args.terms[0])
     if len(args.terms) != 2:
