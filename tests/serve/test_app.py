@@ -69,6 +69,8 @@ def test_a_huge_limit_is_capped_and_a_bad_one_refused(demo_server):
     assert status == 200 and body["capped"] and body["k"] == 100 and len(body["hits"]) == 4
     status, body = get_json(demo_server, "/api/search?q=bikes&k=many")
     assert status == 400 and body["error"] == "k must be an integer, got 'many'"
+    status, body = get_json(demo_server, "/api/search?q=bikes&min_duration=nan")
+    assert status == 400 and body["error"] == "min_duration must be a number, got 'nan'"
     status, body = get_json(demo_server, "/api/search?q=%20")
     assert status == 400 and "empty" in body["error"]
 

@@ -154,15 +154,19 @@ def open_offline(chromium, report: Path):
     return context, page, requested
 
 
-def test_the_search_report_opens_offline(demo_index, kit, chromium, tmp_path):
+def test_the_search_report_opens_offline(index_missing_bikes, kit, chromium, tmp_path):
     from vtzoo.cli import main
 
     report = tmp_path / "report.html"
-    assert main(["search", "a rabbit in a meadow", "--db", str(demo_index), "--html", str(report), *kit.step_sets()]) == 0
+    code = main(["search", "a rabbit in a meadow", "--db", str(index_missing_bikes), "--html", str(report),
+                 *kit.step_sets()])
+    assert code == 0
     context, page, requested = open_offline(chromium, report)
     try:
         page.wait_for_function(THUMBNAILS_LOADED, arg="li.hit img.thumb")
-        assert page.locator("li.hit").count() == 4 and page.locator("li.hit img.thumb").count() == 16
+        assert page.locator("li.hit").count() == 2 and page.locator("li.hit img.thumb").count() == 4
+        assert page.locator("li.hit.missing .missing-note").inner_text() == (
+            "Missing: the file was moved or deleted since it was indexed")
         assert {url.split(":", 1)[0] for url in requested} <= {"file", "data"}, requested
         page.locator("li.hit button.play").first.click()  # the local video file plays
         page.wait_for_function("() => document.querySelector('#player video').currentTime > 0.3", timeout=30_000)

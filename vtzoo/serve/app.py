@@ -14,6 +14,7 @@ Routes:
 
 from __future__ import annotations
 
+import math
 import mimetypes
 from typing import Any
 from urllib.parse import quote
@@ -44,9 +45,12 @@ def _number(request: Request, name: str, kind: type) -> Any:
     if not raw:
         return None
     try:
-        return kind(raw)
+        value = kind(raw)
     except ValueError:
-        raise BadRequest(f"{name} must be {'an integer' if kind is int else 'a number'}, got {raw!r}") from None
+        value = None
+    if value is None or not math.isfinite(value):
+        raise BadRequest(f"{name} must be {'an integer' if kind is int else 'a number'}, got {raw!r}")
+    return value
 
 
 def _filters(request: Request) -> Filters:
