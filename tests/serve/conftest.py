@@ -63,13 +63,16 @@ def sample_dir(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+# The indexes are built once per test module, not per session: a Milvus Lite connection that idles
+# for a minute gets a gRPC GOAWAY ("too_many_pings"), after which a new client of the same
+# database in this process can fail once to connect.
+@pytest.fixture(scope="module")
 def demo_index(sample_dir, tmp_path_factory) -> Path:
     """One row per sample video (the demo's index)."""
     return build_index(sorted(sample_dir.glob("*.mp4")), tmp_path_factory.mktemp("demo") / "vtzoo.db")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def window_index(sample_dir, tmp_path_factory) -> Path:
     """4-second windows of bikes.mp4 (10 s) and bigbuckbunny.mp4 (5.3 s): five rows, in the collection
     ``WINDOWS`` (query it with ``extra=WINDOWS``)."""

@@ -28,6 +28,8 @@ def test_serve_refuses_a_missing_index_and_a_taken_port(demo_index, tmp_path, ca
     assert main(["serve", "--db", str(tmp_path / "nothing.db")]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"vtzoo serve: error: index database {tmp_path / 'nothing.db'} does not exist: make it with vtzoo index DIR --db {tmp_path / 'nothing.db'}"
+    assert main(["serve", "--db", str(demo_index), "--thumbnails", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "vtzoo serve: error: --thumbnails must be between 1 and 32, got 0"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)

@@ -48,6 +48,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _usage_error(f"index database {args.db} does not exist: make it with vtzoo index DIR --db {args.db}")
     if not 1 <= args.max_hits <= 16384:
         return _usage_error(f"--max-hits must be between 1 and 16384, got {args.max_hits}")
+    if not 1 <= args.thumbnails <= 32:
+        return _usage_error(f"--thumbnails must be between 1 and 32, got {args.thumbnails}")
     try:
         sock = _bind(args.host, args.port)
     except OSError as exc:
