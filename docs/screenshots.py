@@ -94,7 +94,16 @@ def shoot(db: Path, dataset: Path, sets: list[str], work: Path) -> None:
         server.terminate()
         server.wait(timeout=30)
     for name in ("search-page.png", "search-report.png", "eval-report.png"):
+        shrink(IMAGES / name)
         print(IMAGES / name)
+
+
+def shrink(png: Path) -> None:
+    """A 256-colour palette: a third of the bytes, the same page to the eye."""
+    from PIL import Image
+
+    image = Image.open(png).convert("RGB")
+    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(png, optimize=True)
 
 
 def main() -> int:
