@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -164,6 +164,12 @@ def _read_caption_pairs(directory: Path) -> list[tuple[str, str]]:
 class EvalReport:
     metrics: dict
     failures: list
+    # what the metrics were computed from, for per-query reports: scores (n_captions, n_videos),
+    # videos[j] the path of column j, captions[i] the text of row i and caption_video[i] its video
+    scores: torch.Tensor | None = None
+    videos: list[str] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)
+    caption_video: list[int] = field(default_factory=list)
 
 
 def evaluate_retrieval(pipe, dataset: str | Path, text_batch_size: int = 64, progress: bool = True) -> EvalReport:
@@ -198,4 +204,5 @@ def evaluate_retrieval(pipe, dataset: str | Path, text_batch_size: int = 64, pro
     scores = op.similarity(text_emb, video_emb)
     metrics = retrieval_metrics(scores, [v for _, v in captions])
     metrics["counts"] = {"videos": len(kept), "captions": len(texts), "failed_videos": len(data.videos) - len(kept)}
-    return EvalReport(metrics=metrics, failures=[str(f) for f in result.failures])
+    return EvalReport(metrics=metrics, failures=[str(f) for f in result.failures], scores=scores,
+                      videos=[str(data.videos[i]) for i in kept], captions=texts, caption_video=[v for _, v in captions])
