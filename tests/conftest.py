@@ -81,6 +81,23 @@ def hf_cache(tmp_path, monkeypatch) -> Path:
     return cache
 
 
+@pytest.fixture(scope="session")
+def audio_only(tmp_path_factory) -> Path:
+    """An .m4a holding one second of AAC audio and no video stream."""
+    import av
+    import numpy as np
+
+    path = tmp_path_factory.mktemp("audio") / "audio_only.m4a"
+    container = av.open(str(path), "w", format="ipod")
+    stream = container.add_stream("aac", rate=16000)
+    frame = av.AudioFrame.from_ndarray(np.zeros((1, 16000), np.float32), format="fltp", layout="mono")
+    frame.sample_rate = 16000
+    for packet in [*stream.encode(frame), *stream.encode()]:
+        container.mux(packet)
+    container.close()
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
     """Tiny models run fastest and reproducibly on one thread (and tests do not fight over cores)."""

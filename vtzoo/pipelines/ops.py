@@ -308,9 +308,33 @@ def _video_frames(context: OpContext, step: Step) -> PipelineOp:
 
 
 def _decoded(container: Any) -> Iterator[Any]:
+    from vtzoo.video.orientation import upright_rgb
+
     with container:
         for frame in container.decode(video=0):
-            yield frame.to_ndarray(format="rgb24")
+            yield upright_rgb(frame)
+
+
+@pipeline_op("video.frame_times")
+def _video_frame_times(context: OpContext) -> PipelineOp:
+    """(path, start_frame, end_frame) -> (start, end) in seconds: ``[start, end)`` frame numbers
+    (what a streaming model reports) as the times every other step uses. ``end`` past the last
+    frame is the video's duration."""
+    from functools import lru_cache
+
+    from vtzoo.video import frame_times
+
+    times = lru_cache(maxsize=8)(frame_times)  # one index per video, not one per window
+
+    def seconds(path: Any, start_frame: int, end_frame: int) -> tuple[float, float]:
+        timestamps, duration = times(path)
+
+        def at(frame: int) -> float:
+            return round(float(timestamps[frame]) if frame < len(timestamps) else duration, 6)
+
+        return at(int(start_frame)), at(int(end_frame))
+
+    return CallableOp(seconds, {})
 
 
 @pipeline_op("video.windows")

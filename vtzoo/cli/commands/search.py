@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vtzoo.cli.common import EXIT_OK, EXIT_PARTIAL, add_operator_args, create_operator, report_failures
+from vtzoo.cli.common import EXIT_OK, EXIT_PARTIAL, add_operator_args, create_operator, report_failures, report_not_videos
 from vtzoo.errors import InputError
-
 
 DEFAULT_FOLDER_OPERATOR = "clip4clip"  # a folder search has no index whose operator it follows
 
@@ -28,6 +27,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         op, directory, query, top_k=args.top_k, cache_dir=args.cache_dir,
         batch_size=args.batch_size, progress=not args.quiet,
     )
+    report_not_videos(result.skipped, "searched")
     report_failures(result.failures)
     print(f"# {query!r}: {len(result.ranking)} results ({result.embedded} embedded, {result.from_cache} from cache)")
     for rank, (path, score) in enumerate(result.ranking, 1):
