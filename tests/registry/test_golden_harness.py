@@ -91,11 +91,12 @@ def test_the_state_dict_file_wins_over_a_method_recipe(tmp_path):
     shutil.copytree(GOLDEN / "movinet" / "a0_base_cfg_padding", case)
     ok, lines = run(case)
     assert ok, lines
-    from vtzoo.operators.movinet.golden import config_from_case, regenerate_weights
+    from vtzoo.operators.movinet.config import MovinetConfig
+    from vtzoo.operators.movinet.golden import regenerate_weights
     from vtzoo.operators.movinet.model import MovinetModel
 
     config = json.loads((case / "config.json").read_text())
-    shapes = {k: v.shape for k, v in MovinetModel(config_from_case(config)).state_dict().items()}
+    shapes = {k: v.shape for k, v in MovinetModel(MovinetConfig.from_original(config)).state_dict().items()}
     key = next(k for k in sorted(shapes) if k.startswith("classifier") and k.endswith("weight"))
     wrong = regenerate_weights(config["weights_recipe"], shapes)[key] * 2
     save_file({key: wrong.contiguous()}, str(case / "original_state_dict.safetensors"))

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = {"embed_dim": 64, "vision_width": 64, "vision_layers": 1, "vision_heads": 1, "transformer_width": 64,
-        "transformer_heads": 1, "transformer_layers": 1, "cross_hidden_size": 64, "max_frames": 4}
+TINY = {"clip": {"embed_dim": 64, "vision_width": 64, "vision_layers": 1, "transformer_width": 64, "transformer_layers": 1},
+        "cross_hidden_size": 64, "max_frames": 4}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def damaged(tmp_path_factory) -> dict[str, Path]:
 
 def test_decoder_noise_is_captured_and_summarised(damaged, tmp_path):
     out = tmp_path / "e.jsonl"
-    config = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={value}")]
+    config = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
     videos = [str(damaged[name]) for name in ("clean", "corrupt", "truncated")]
     proc = subprocess.run(
         [sys.executable, "-m", "vtzoo.cli", "embed", *videos, "-q", "-o", str(out), "--weights", "random", *config],

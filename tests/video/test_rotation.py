@@ -106,8 +106,9 @@ def test_public_load_video_is_upright_from_bytes(rotated):
 def test_streamed_frames_are_upright(rotated):
     """The ``video.frames`` pipeline op (what streaming classification reads) turns frames too."""
     from vtzoo.pipelines.ops import OpContext, resolve_op
+    from vtzoo.pipelines.spec import Step
 
-    frames = list(resolve_op("video.frames", {}, OpContext()).call(str(rotated["mkv", 90])))
+    frames = list(resolve_op(Step(kind="map", op="video.frames", inputs=["path"], outputs=["frames"]), OpContext()).call(str(rotated["mkv", 90])))
     upright = np.rot90(stored_picture(64, 128), 1)
     assert frames[0].shape == upright.shape
     assert np.abs(quadrant_means(frames[0]) - quadrant_means(upright)).max() < 12

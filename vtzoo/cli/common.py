@@ -85,6 +85,7 @@ def check_output(path: str | None, flag: str = "-o") -> None:
 def create_operator(args: argparse.Namespace):
     import vtzoo
 
+    check_device(args.device)  # a one-line error naming the flag, before any weight is read
     return vtzoo.create(args.op, args.variant, **operator_arguments(args))
 
 

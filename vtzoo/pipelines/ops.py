@@ -316,7 +316,7 @@ def _decoded(container: Any) -> Iterator[Any]:
 
 
 @pipeline_op("video.frame_times")
-def _video_frame_times(context: OpContext) -> PipelineOp:
+def _video_frame_times(context: OpContext, step: Step) -> PipelineOp:
     """(path, start_frame, end_frame) -> (start, end) in seconds: ``[start, end)`` frame numbers
     (what a streaming model reports) as the times every other step uses. ``end`` past the last
     frame is the video's duration."""
