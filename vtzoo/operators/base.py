@@ -8,6 +8,7 @@ operator's job.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence, Union
@@ -148,6 +149,8 @@ class Operator:
     name: ClassVar[str] = ""
     tasks: ClassVar[frozenset[str]] = frozenset()
     default_variant: ClassVar[str | None] = None
+    precision: str = "fp32"  # what the operator computes in ("fp32" | "bf16" | "fp16"), set at create
+    runtime: Any = None  # vtzoo.runtime.RuntimeOptions (backend, compile), set at create
 
     def __init__(self, model: torch.nn.Module, card: "WeightCard | None" = None, device: str | torch.device = "cpu"):
         self.model = model.to(device).eval()
@@ -165,6 +168,38 @@ class Operator:
     ) -> "Operator":
         """Build the operator for ``card`` (a variant), load ``weights`` and apply ``config``."""
         raise NotImplementedError(f"{cls.__name__} must implement build()")
+
+    # -- precision ----------------------------------------------------------------------------
+    def networks(self) -> list[torch.nn.Module]:
+        """The networks the operator runs (its model, and feature extractors built at once)."""
+        return [self.model]
+
+    def set_precision(self, precision: str) -> None:
+        """Compute in ``precision`` (already resolved for the device): every network prepares
+        its weights once (:meth:`PretrainedModel.apply_precision`)."""
+        self.precision = precision
+        for network in self.networks():
+            self.prepare_network(network)
+
+    def prepare_network(self, network: torch.nn.Module) -> torch.nn.Module:
+        """Prepare a network for the operator's runtime and precision (also extractors built
+        later): towers a runtime takes over are converted from the float32 weights first."""
+        from vtzoo.runtime import accelerate
+
+        if self.runtime is not None:
+            accelerate(network, self.runtime, self.precision)
+        if hasattr(network, "apply_precision"):
+            network.apply_precision(self.precision)
+        return network
+
+    def compute(self) -> contextlib.AbstractContextManager:
+        """The context of every forward pass: inference mode and the precision's autocast."""
+        from vtzoo.precision import autocast
+
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        stack.enter_context(autocast(self.precision, self.device))
+        return stack
 
     # -- tasks --------------------------------------------------------------------------------
     def embed_video(self, videos: VideoInput | Sequence[VideoInput]) -> Embeddings:

@@ -131,7 +131,9 @@ def split_name(name: str, variant: str | None) -> tuple[str, str | None]:
     return name, variant
 
 
-def create(name: str, variant: str | None = None, *, weights: Any = None, device: str = "cpu", **config: Any) -> Operator:
+def create(
+    name: str, variant: str | None = None, *, weights: Any = None, device: str = "cpu", precision: str = "auto", **config: Any
+) -> Operator:
     """Build a ready operator.
 
     ``name`` is a registry name (``"clip4clip"``) or ``"name/variant"``. ``variant`` selects a
@@ -151,4 +153,12 @@ def create(name: str, variant: str | None = None, *, weights: Any = None, device
         if variant not in known:
             raise UnknownOperator(_unknown_message(f"variant of {name!r}", variant, known))
         card = get_card(f"{name}/{variant}")
-    return cls.build(card=card, weights=weights, device=device, **config)
+    from vtzoo.precision import resolve_precision
+    from vtzoo.runtime import pop_runtime_options, runtime_options
+
+    resolved = resolve_precision(precision, device)
+    runtime = runtime_options(name, **pop_runtime_options(config))
+    operator = cls.build(card=card, weights=weights, device=device, **config)
+    operator.runtime = runtime
+    operator.set_precision(resolved)
+    return operator

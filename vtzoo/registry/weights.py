@@ -422,9 +422,30 @@ class PretrainedModel(torch.nn.Module):
     # reads an original checkpoint file whose layout is not a flat state dict (None: read_state_dict)
     read_checkpoint: Callable[[Path], StateDict] | None = None
 
+    # the precision the weights were prepared for (see apply_precision)
+    precision: str = "fp32"
+
     def __init__(self, config: Any):
         super().__init__()
         self.config = config
+
+    # -- precision ------------------------------------------------------------------------------
+    def apply_precision(self, precision: str) -> None:
+        """Prepare the weights for ``precision`` ("fp32" | "bf16" | "fp16"), once, at build.
+
+        The default keeps float32 weights and lets autocast do the work; a family that measured a
+        gain from low-precision weights overrides this (calling it first) and casts the modules
+        where that is accurate. The model's encoders enter :meth:`mixed_precision` themselves, so
+        a model prepared for bf16 also runs outside an operator.
+        """
+        self.precision = precision
+
+    def mixed_precision(self):
+        """The autocast context of :attr:`precision` on the model's device (a no-op in fp32)."""
+        from vtzoo.precision import autocast
+
+        parameter = next(self.parameters(), None)
+        return autocast(self.precision, parameter.device if parameter is not None else torch.device("cpu"))
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write ``config.json`` + ``model.safetensors`` (vtzoo format) to ``directory``."""

@@ -32,6 +32,7 @@ from vtzoo.operators.clip4clip.convert import (
     convert_original_state_dict,
     convert_transformers_clip_checkpoint,
 )
+from vtzoo.precision import full_precision
 from vtzoo.registry.weights import PretrainedModel
 
 
@@ -79,6 +80,16 @@ class CLIP4ClipModel(PretrainedModel):
         for name, module in build_heads(config).items():
             self.add_module(name, module)
 
+    # -- precision and runtimes (see docs/operators/clip4clip.md) ---------------------------
+    def apply_precision(self, precision: str) -> None:
+        """bf16 weights in the CLIP towers; the heads and the similarity stay float32."""
+        super().apply_precision(precision)
+        self.clip.apply_precision(precision)
+
+    def accelerate(self, runners) -> None:
+        if self.config.linear_patch == "2d":  # the 3D patch embedding convolves frames together
+            self.clip.accelerate(runners)
+
     # -- encoders -----------------------------------------------------------------------------
     def encode_text(self, input_ids: torch.Tensor) -> TextFeatures:
         """(N, L) CLIP token ids (0-padded) -> pooled EOT vector (N, D) and all tokens (N, L, D)."""
@@ -121,14 +132,18 @@ class CLIP4ClipModel(PretrainedModel):
         return pooled / pooled.norm(dim=-1, keepdim=True)
 
     def video_vector(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The loose heads' video vector (B, D), unit length."""
-        return self.pool_frames(self.contextualise(frames, mask), mask)
+        """The loose heads' video vector (B, D), unit length (float32 in every precision)."""
+        with full_precision(frames.device):
+            frames = frames.float()
+            return self.pool_frames(self.contextualise(frames, mask), mask)
 
     def loose_logits(self, text: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
         """``logit_scale.exp() * cos``: text (N, D) EOT vectors, video (M, D) video vectors."""
-        text = text / text.norm(dim=-1, keepdim=True)
-        video = video / video.norm(dim=-1, keepdim=True)
-        return self.clip.logit_scale.exp() * text @ video.T
+        with full_precision(text.device):
+            text, video = text.float(), video.float()
+            text = text / text.norm(dim=-1, keepdim=True)
+            video = video / video.norm(dim=-1, keepdim=True)
+            return self.clip.logit_scale.exp() * text @ video.T
 
     # -- tight head ---------------------------------------------------------------------------
     def cross_logits(self, text: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor, chunk: int = 256) -> torch.Tensor:
@@ -137,6 +152,10 @@ class CLIP4ClipModel(PretrainedModel):
         text (N, D), frames (M, T, D), mask (M, T) -> logits (N, M). No normalisation, no
         logit_scale. Pairs are scored in chunks of ``chunk`` pairs (same result as all at once).
         """
+        with full_precision(text.device):
+            return self._cross_logits(text.float(), frames.float(), mask, chunk)
+
+    def _cross_logits(self, text: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor, chunk: int) -> torch.Tensor:
         n, (m, t, d) = text.shape[0], frames.shape
         pair_text = text[:, None, None, :].expand(n, m, 1, d).reshape(n * m, 1, d)
         pair_frames = frames[None].expand(n, m, t, d).reshape(n * m, t, d)

@@ -140,7 +140,7 @@ class CootOperator(Operator):
                     "coot: raw video needs the HowTo100M S3D weights: create(..., s3d_weights='s3d_howto100m.pth'); "
                     "or pass precomputed features (CootVideoFeatures / a (T, D) tensor)"
                 )
-            s3d = _load_s3d(self._s3d).to(self.device)
+            s3d = self.prepare_network(_load_s3d(self._s3d).to(self.device))
             self._video_extractor = CootS3DExtractor(s3d, self.windowing)
         return self._video_extractor
 

@@ -16,6 +16,7 @@ from vtzoo.operators.drl import interaction as I
 from vtzoo.operators.drl.config import DRLConfig
 from vtzoo.operators.drl.convert import convert_clip_state_dict, convert_original_state_dict
 from vtzoo.operators.drl.temporal import lstm_aggregate
+from vtzoo.precision import full_precision
 from vtzoo.registry.weights import PretrainedModel
 
 
@@ -53,6 +54,15 @@ class DRLModel(PretrainedModel):
             self.cross = CrossEncoder(width, config.cross_layers, config.cross_heads, config.context_length)
             self.similarity_dense = nn.Linear(width, 1)
 
+    # -- precision and runtimes (see docs/operators/drl.md) -----------------------------------
+    def apply_precision(self, precision: str) -> None:
+        """bf16 weights in the CLIP towers; the temporal module and the interaction stay float32."""
+        super().apply_precision(precision)
+        self.clip.apply_precision(precision)
+
+    def accelerate(self, runners) -> None:
+        self.clip.accelerate(runners)
+
     # -- features -------------------------------------------------------------------------------
     def encode_text(self, text_ids: torch.Tensor) -> torch.Tensor:
         """(N, L) token ids -> every token's projected feature (N, L, D), padding included."""
@@ -80,7 +90,9 @@ class DRLModel(PretrainedModel):
 
     def encode_video(self, video: torch.Tensor, video_mask: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) pixels + (B, T) mask -> aggregated frame features (B, T, D)."""
-        return self.aggregate_frames(self.encode_frames(video), video_mask)
+        frames = self.encode_frames(video)
+        with full_precision(frames.device):
+            return self.aggregate_frames(frames, video_mask)
 
     # -- interaction -----------------------------------------------------------------------------
     def interact(
@@ -99,6 +111,10 @@ class DRLModel(PretrainedModel):
         """
         train = self.training if train is None else train
         _check_pair(text_feat, video_feat, text_mask, video_mask)
+        with full_precision(text_feat.device):
+            return self._interact(text_feat.float(), video_feat.float(), text_mask, video_mask, train)
+
+    def _interact(self, text_feat, video_feat, text_mask, video_mask, train: bool) -> I.InteractionOutput:
         kind = self.config.interaction
         if kind in ("ti", "wti"):
             out = self._token_wise(text_feat, video_feat, text_mask, video_mask, train)

@@ -139,6 +139,7 @@ class MdmmtOperator(Operator):
             cfg = {k: v for k, v in card.config.items() if k not in ("expert", "name")}
             cfg.update(self._expert_config.get(name, {}))
             experts[name] = build_expert(card.config["expert"], name, weights, cfg, self.device)
+            self.prepare_network(getattr(experts[name], "model", None) or experts[name].towers)
         return experts
 
     def _features_of(self, item: Any) -> Mapping[str, Any]:

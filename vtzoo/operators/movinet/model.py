@@ -21,6 +21,7 @@ from torch import nn
 from vtzoo.errors import VtzooError
 from vtzoo.operators.movinet.config import MovinetConfig
 from vtzoo.operators.movinet.convert import convert_original_state_dict, convert_tf_variables
+from vtzoo.precision import as_channels_last_3d, prepare_3d_cnn
 from vtzoo.registry.weights import PretrainedModel
 
 Triple = tuple[int, int, int]
@@ -405,7 +406,7 @@ class MovinetModel(PretrainedModel):
 
     def feature_map(self, video: torch.Tensor, stream: _StreamPass | None = None) -> torch.Tensor:
         """conv7 output (B, C, T, h, w) of a (B, 3, T, H, W) clip in [0, 1]."""
-        x = self.conv1(video, stream)
+        x = self.conv1(as_channels_last_3d(video, self), stream)
         for block in self.blocks.values():
             x = block(x, stream)
         return self.conv7(x, stream)
@@ -418,7 +419,13 @@ class MovinetModel(PretrainedModel):
         return stream.cumulative_mean("cgap", per_frame)[:, :, -1, 0, 0]
 
     def logits_from_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.classifier(pooled[:, :, None, None, None]).flatten(1)
+        return self.classifier(pooled[:, :, None, None, None]).flatten(1).float()
+
+    def apply_precision(self, precision: str) -> None:
+        """bf16: the whole network in bf16 and ``channels_last_3d``; the stream state follows
+        (docs/operators/movinet.md)."""
+        super().apply_precision(precision)
+        prepare_3d_cnn(self, precision)
 
     # -- whole clips -----------------------------------------------------------------------
     def forward_pooled(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -426,7 +433,7 @@ class MovinetModel(PretrainedModel):
         self.check_clip(video)
         stream = _StreamPass({}, 0) if self.config.causal else None
         pooled = self.pool(self.feature_map(video, stream), stream)
-        return self.logits_from_pooled(pooled), pooled
+        return self.logits_from_pooled(pooled), pooled.float()
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         return self.forward_pooled(video)[0]
@@ -451,7 +458,7 @@ class MovinetModel(PretrainedModel):
             state.signature, state.batch_size, state.height, state.width,
             state.frames_seen + chunk.shape[2], stream.updated,
         )
-        return self.logits_from_pooled(pooled), pooled, new_state
+        return self.logits_from_pooled(pooled), pooled.float(), new_state
 
     # -- input checks ----------------------------------------------------------------------
     def check_clip(self, video: torch.Tensor, min_frames: int | None = None) -> None:
