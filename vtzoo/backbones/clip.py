@@ -278,13 +278,21 @@ class CLIPTowers(nn.Module):
         with self._mixed_precision():
             return self.image_encoder()(pixel_values).float()
 
-    def encode_frames(self, video: torch.Tensor) -> torch.Tensor:
-        """Videos (B, T, 3, H, W) -> one projected class-token vector per frame (B, T, D)."""
+    def encode_frames(self, video: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Videos (B, T, 3, H, W) -> one projected class-token vector per frame (B, T, D).
+
+        With the frame ``mask`` (B, T), padded frames that are all alike (the zero frames of a
+        short video) are encoded once, not once each: the output is the same as encoding every
+        frame (a 1-frame video padded to 12 costs 2 frames, not 12).
+        """
         if video.dim() != 5 or video.shape[2] != 3:
             raise ValueError(f"video must be (B, T, 3, H, W), got shape {tuple(video.shape)}")
         b, t = video.shape[:2]
         if self.linear_patch == "2d":
-            return self.encode_image(video.reshape(b * t, *video.shape[2:])).reshape(b, t, -1)
+            flat = video.reshape(b * t, *video.shape[2:])
+            if mask is not None:
+                return self._encode_skipping_padding(flat, mask.reshape(-1).bool()).reshape(b, t, -1)
+            return self.encode_image(flat).reshape(b, t, -1)
         embeddings = self.vision_model.embeddings
         with self._mixed_precision():
             patches = self.patch_embedding_3d.embed(video)
@@ -292,6 +300,17 @@ class CLIPTowers(nn.Module):
             cls = embeddings.class_embedding.expand(patches.shape[0], 1, -1)
             tokens = torch.cat([cls, patches.to(cls.dtype)], dim=1) + embeddings.position_embedding.weight
             return encode_embedded(self.vision_model, self.visual_projection, tokens).float().reshape(b, t, -1)
+
+
+    def _encode_skipping_padding(self, frames: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """``encode_image`` of (N, 3, H, W) frames where the padded ones (``~valid``) share one result."""
+        padded = frames[~valid]
+        if len(padded) < 2 or not bool((padded == padded[:1]).all()):
+            return self.encode_image(frames)
+        encoded = self.encode_image(torch.cat([frames[valid], padded[:1]]))
+        out = encoded[-1:].expand(len(frames), -1).clone()
+        out[valid] = encoded[:-1]
+        return out
 
 
 # -- converters ---------------------------------------------------------------------------------

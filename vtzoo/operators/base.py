@@ -174,12 +174,18 @@ class Operator:
         """The networks the operator runs (its model, and feature extractors built at once)."""
         return [self.model]
 
-    def set_precision(self, precision: str) -> None:
-        """Compute in ``precision`` (already resolved for the device): every network prepares
-        its weights once (:meth:`PretrainedModel.apply_precision`)."""
-        self.precision = precision
+    def configure(self, precision: str = "auto", backend: str = "torch", compile: bool = False) -> "Operator":
+        """Set the precision and runtime (``create`` does this once; call it on a freshly built,
+        float32 operator). Every network prepares its weights (:meth:`PretrainedModel.apply_precision`)
+        and hands its heavy towers to the runtime (:mod:`vtzoo.runtime`)."""
+        from vtzoo.precision import resolve_precision
+        from vtzoo.runtime import runtime_options
+
+        self.runtime = runtime_options(self.name, backend, compile)
+        self.precision = resolve_precision(precision, self.device)
         for network in self.networks():
             self.prepare_network(network)
+        return self
 
     def prepare_network(self, network: torch.nn.Module) -> torch.nn.Module:
         """Prepare a network for the operator's runtime and precision (also extractors built

@@ -140,7 +140,9 @@ def create(
     weight card (default: the operator's ``default_variant``). ``weights`` may be a card name,
     ``hf://org/repo[@revision]``, a local directory (``config.json`` + ``model.safetensors``), an
     original checkpoint file (converted on load), or ``"random"`` for untrained weights; ``None``
-    loads the card's published weights. ``config`` overrides fields of the variant's config.
+    loads the card's published weights. ``precision`` ("auto" | "fp32" | "bf16" | "fp16") and the
+    runtime options ``backend`` ("torch" | "openvino") and ``compile`` are applied by
+    :meth:`Operator.configure`; the rest of ``config`` overrides fields of the variant's config.
     """
     from vtzoo.registry.cards import get_card, list_cards
 
@@ -156,9 +158,7 @@ def create(
     from vtzoo.precision import resolve_precision
     from vtzoo.runtime import pop_runtime_options, runtime_options
 
-    resolved = resolve_precision(precision, device)
-    runtime = runtime_options(name, **pop_runtime_options(config))
+    runtime = pop_runtime_options(config)
+    resolve_precision(precision, device), runtime_options(name, **runtime)  # bad options fail before the build
     operator = cls.build(card=card, weights=weights, device=device, **config)
-    operator.runtime = runtime
-    operator.set_precision(resolved)
-    return operator
+    return operator.configure(precision, **runtime)

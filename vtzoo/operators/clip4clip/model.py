@@ -95,9 +95,10 @@ class CLIP4ClipModel(PretrainedModel):
         """(N, L) CLIP token ids (0-padded) -> pooled EOT vector (N, D) and all tokens (N, L, D)."""
         return self.clip.encode_text(input_ids)
 
-    def encode_frames(self, video: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, H, W) normalised frames -> per-frame CLIP vectors (B, T, D)."""
-        return self.clip.encode_frames(video)
+    def encode_frames(self, video: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, 3, H, W) normalised frames -> per-frame CLIP vectors (B, T, D); with the frame
+        ``mask``, identical padded frames are encoded once (same output)."""
+        return self.clip.encode_frames(video, mask)
 
     # -- loose heads --------------------------------------------------------------------------
     def contextualise(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -196,7 +196,7 @@ class CLIP4ClipOperator(Operator):
             for start in range(0, frames.shape[0], self.batch_size):
                 chunk = frames[start : start + self.batch_size].to(self.device, torch.float32)
                 chunk_mask = frame_mask[start : start + self.batch_size].to(self.device)
-                per_frame = self.model.encode_frames(chunk)
+                per_frame = self.model.encode_frames(chunk, chunk_mask)
                 if self.config.loose:
                     pooled.append(self.model.video_vector(per_frame, chunk_mask))
                 else:  # tightTransf scores pairs; for an index, the meanP vector of the frames

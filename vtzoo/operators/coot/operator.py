@@ -128,7 +128,7 @@ class CootOperator(Operator):
             if encoder.feature_dim != self.config.text_feature_dim:
                 raise CootInputError(f"the text model gives {encoder.feature_dim}-d features (last two layers), but "
                                      f"this COOT takes {self.config.text_feature_dim}")  # fmt: skip
-            self._text_encoder = encoder
+            self._text_encoder = self.prepare_network(encoder)
         return self._text_encoder
 
     @property

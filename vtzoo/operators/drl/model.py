@@ -68,9 +68,10 @@ class DRLModel(PretrainedModel):
         """(N, L) token ids -> every token's projected feature (N, L, D), padding included."""
         return self.clip.encode_text(text_ids).tokens.float()
 
-    def encode_frames(self, video: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, H, W) pixels -> one CLIP image feature per frame (B, T, D); padded frames too."""
-        return self.clip.encode_frames(video).float()
+    def encode_frames(self, video: torch.Tensor, video_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, 3, H, W) pixels -> one CLIP image feature per frame (B, T, D); padded frames too
+        (with ``video_mask``, identical padded frames are encoded once: same output)."""
+        return self.clip.encode_frames(video, video_mask).float()
 
     def aggregate_frames(self, frames: torch.Tensor, video_mask: torch.Tensor) -> torch.Tensor:
         """The configured temporal module over (B, T, D) frame features (residual)."""
@@ -90,7 +91,7 @@ class DRLModel(PretrainedModel):
 
     def encode_video(self, video: torch.Tensor, video_mask: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) pixels + (B, T) mask -> aggregated frame features (B, T, D)."""
-        frames = self.encode_frames(video)
+        frames = self.encode_frames(video, video_mask)
         with full_precision(frames.device):
             return self.aggregate_frames(frames, video_mask)
 
