@@ -23,7 +23,7 @@ def bigbuckbunny():
 
 @pytest.mark.parametrize("header", ["seqTransf", "tightTransf"])
 def test_embed_video_from_an_mp4(bigbuckbunny, header):
-    op = vtzoo.create("clip4clip", weights="random", sim_header=header, **TINY)
+    op = vtzoo.create("clip4clip", weights="random", sim_header=header, **TINY, precision="fp32")
     emb = op.embed_video([bigbuckbunny, open(bigbuckbunny, "rb").read()])
     # 1 frame per second over 5.28 s: t = 0..5 -> 6 real frames, padded to max_frames = 8
     assert emb.mask.tolist() == [[1] * 6 + [0] * 2] * 2
@@ -47,8 +47,7 @@ def test_zero_shot_card_weights_from_the_hub(local_hub, hf_cache, tmp_path, tiny
     save_file({k: v.contiguous() for k, v in hf.state_dict().items()}, str(tmp_path / "model.safetensors"))
     sha = local_hub.add_commit("test-org/tiny-clip", {"model.safetensors": tmp_path / "model.safetensors"})
     op = vtzoo.create(
-        "clip4clip", "vit-b32-zeroshot", weights=f"hf://test-org/tiny-clip@{sha}", tokenizer=tiny_tokenizer_dir, **TINY
-    )
+        "clip4clip", "vit-b32-zeroshot", weights=f"hf://test-org/tiny-clip@{sha}", tokenizer=tiny_tokenizer_dir, **TINY, precision="fp32")
     ids, _ = op.tokenize(["the cat", "a cat"])
     video = op.example_video_input(2, 3)
     text, frames = op.embed_text(["the cat", "a cat"]), op.embed_video(video)

@@ -28,7 +28,7 @@ TINY = dict(
 @pytest.fixture(scope="module")
 def tiny_op():
     torch.manual_seed(0)
-    return vtzoo.create("drl", weights="random", **TINY)
+    return vtzoo.create("drl", weights="random", **TINY, precision="fp32")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def _fixture_operator(name: str):
     """The operator built through the registry from an original checkpoint file of a case."""
     config = config_from_case(json.loads((CASES / name / "config.json").read_text()))
     overrides = {k: v for k, v in vars(config).items()}
-    return vtzoo.create("drl", weights=str(CASES / name / "original_state_dict.safetensors"), **overrides)
+    return vtzoo.create("drl", weights=str(CASES / name / "original_state_dict.safetensors"), **overrides, precision="fp32")
 
 
 def test_registered_with_paper_variants():
@@ -54,7 +54,7 @@ def test_registered_with_paper_variants():
 
 def test_no_published_weights_is_a_clear_error():
     with pytest.raises(WeightsError, match="no published weights.*no fine-tuned weights"):
-        vtzoo.create("drl")
+        vtzoo.create("drl", precision="fp32")
 
 
 def test_end_to_end_from_mp4(tiny_op, mp4):
@@ -141,7 +141,7 @@ def test_wrong_family_checkpoint_through_the_registry(tmp_path):
     path = tmp_path / "frozen.safetensors"
     save_file({"video_model.patch_embed.proj.weight": torch.zeros(4, 3, 2, 2)}, str(path))
     with pytest.raises(WeightsError, match=r"do not look like a drl checkpoint(.|\n)*expected CLIP under 'clip\.'"):
-        vtzoo.create("drl", weights=str(path), **TINY)
+        vtzoo.create("drl", weights=str(path), **TINY, precision="fp32")
 
 
 def test_example_input_feeds_embed_video(tiny_op):
@@ -160,7 +160,7 @@ def test_start_from_a_transformers_clip_folder(tmp_path):
                       transformer_heads=1, transformer_layers=1)
     torch.manual_seed(0)
     CLIPModel(sizes.transformers_config()).save_pretrained(tmp_path)
-    op = vtzoo.create("drl", weights=str(tmp_path), **TINY)
+    op = vtzoo.create("drl", weights=str(tmp_path), **TINY, precision="fp32")
     text_pos = op.model.clip.text_model.embeddings.position_embedding.weight
     torch.testing.assert_close(op.model.frame_position_embeddings.weight, text_pos)
     scores = op.similarity(op.embed_text(["a car"]), op.embed_video(op.example_video_input(2, 3)))

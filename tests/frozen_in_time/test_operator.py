@@ -25,8 +25,7 @@ def released(trainer_checkpoint, tiny_overrides, vocab_file):
     """The operator loaded from a file in the original release format (pickled ConfigParser)."""
     path, markers = trainer_checkpoint
     op = vtzoo.create(
-        "frozen_in_time", weights=str(path), tokenizer=vocab_file, preprocessing=TINY_PREPROCESSING, **tiny_overrides
-    )
+        "frozen_in_time", weights=str(path), tokenizer=vocab_file, preprocessing=TINY_PREPROCESSING, **tiny_overrides, precision="fp32")
     assert list(markers.iterdir()) == []  # no code of the training run executed
     return op
 
@@ -46,8 +45,7 @@ def test_release_file_reproduces_the_original_outputs(released, standard_case):
 def test_release_file_into_a_model_with_more_frames(trainer_checkpoint, tiny_overrides, standard_case):
     path, _ = trainer_checkpoint
     op = vtzoo.create(
-        "frozen_in_time", weights=str(path), **{**tiny_overrides, "num_frames": 8, "load_temporal_fix": "interp"}
-    )
+        "frozen_in_time", weights=str(path), **{**tiny_overrides, "num_frames": 8, "load_temporal_fix": "interp"}, precision="fp32")
     temporal = op.model.video_model.temporal_embed[0]
     original = standard_case["state_dict"]["video_model.temporal_embed"][0]
     assert torch.equal(temporal, original[[0, 0, 1, 1, 2, 2, 3, 3]])  # nearest: floor(i * 4 / 8)
@@ -58,8 +56,7 @@ def text_op(tiny_overrides, vocab_file):
     """Tiny towers but the real 30522-token vocabulary, so real captions can be embedded."""
     overrides = {**tiny_overrides, "text_vocab_size": 30522, "text_dim": 16, "text_hidden_dim": 32, "text_heads": 2}
     return vtzoo.create(
-        "frozen_in_time", weights="random", tokenizer=vocab_file, preprocessing=TINY_PREPROCESSING, **overrides
-    )
+        "frozen_in_time", weights="random", tokenizer=vocab_file, preprocessing=TINY_PREPROCESSING, **overrides, precision="fp32")
 
 
 def test_mp4_to_embedding_and_text_video_similarity(text_op):
@@ -181,12 +178,12 @@ def test_wrong_family_checkpoint(tmp_path, tiny_overrides):
     other = {"clip.visual.conv1.weight": torch.zeros(4, 3, 2, 2), "clip.logit_scale": torch.zeros(())}
     torch.save({"state_dict": other, "epoch": 1}, tmp_path / "clip4clip.pth.tar")
     with pytest.raises(WeightsError, match="not a Frozen in Time checkpoint"):
-        vtzoo.create("frozen_in_time", weights=str(tmp_path / "clip4clip.pth.tar"), **tiny_overrides)
+        vtzoo.create("frozen_in_time", weights=str(tmp_path / "clip4clip.pth.tar"), **tiny_overrides, precision="fp32")
 
 
 def test_no_published_weights_says_what_to_do():
     with pytest.raises(WeightsError, match="weights="):
-        vtzoo.create("frozen_in_time")
+        vtzoo.create("frozen_in_time", precision="fp32")
 
 
 def test_cards_and_registry():
@@ -210,7 +207,7 @@ def test_example_input_runs(text_op):
 
 def test_converted_release_round_trips_as_safetensors(released, standard_case, tmp_path, vocab_file):
     released.model.save_pretrained(tmp_path / "fit")
-    again = vtzoo.create("frozen_in_time", weights=str(tmp_path / "fit"), tokenizer=vocab_file)
+    again = vtzoo.create("frozen_in_time", weights=str(tmp_path / "fit"), tokenizer=vocab_file, precision="fp32")
     assert again.config == released.config
     emb = again.embed_video(standard_case["inputs"]["video"])
     torch.testing.assert_close(emb.pooled, standard_case["outputs"]["video_embeddings"], atol=1e-5, rtol=0)

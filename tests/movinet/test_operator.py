@@ -29,12 +29,12 @@ def _tiny(op):
 
 @pytest.fixture(scope="module")
 def stream_op():
-    return _tiny(vtzoo.create("movinet/a0-stream", weights=str(STREAM_WEIGHTS)))
+    return _tiny(vtzoo.create("movinet/a0-stream", weights=str(STREAM_WEIGHTS), precision="fp32"))
 
 
 @pytest.fixture(scope="module")
 def base_op():
-    return _tiny(vtzoo.create("movinet", "a0-base", weights=str(BASE_WEIGHTS)))
+    return _tiny(vtzoo.create("movinet", "a0-base", weights=str(BASE_WEIGHTS), precision="fp32"))
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_bad_video_input(stream_op, base_op, mp4):
     with pytest.raises(MovinetInputError, match="batch size"):
         stream_op.step(torch.rand(2, 3, 1, 32, 32), state)
     with pytest.raises(MovinetInputError, match="made for"):
-        stream_op.step(torch.rand(1, 3, 1, 172, 172), vtzoo.create("movinet/a1-stream", weights="random").init_state(1))
+        stream_op.step(torch.rand(1, 3, 1, 172, 172), vtzoo.create("movinet/a1-stream", weights="random", precision="fp32").init_state(1))
 
 
 def test_port_checkpoint_file_without_extension(tmp_path):
@@ -149,21 +149,21 @@ def test_port_checkpoint_file_without_extension(tmp_path):
     original = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(BASE_WEIGHTS)).items()}
     path = tmp_path / "modelA0_statedict_v3"
     torch.save(original, path)
-    op = vtzoo.create("movinet/a0-base", weights=str(path))
+    op = vtzoo.create("movinet/a0-base", weights=str(path), precision="fp32")
     inputs = load_file(str(GOLDEN / "a0_base" / "inputs.safetensors"))["video"]
     expected = load_file(str(GOLDEN / "a0_base" / "outputs.safetensors"))["logits"]
     torch.testing.assert_close(op.embed_video(inputs).extras["logits"], expected, atol=1e-4, rtol=0)
 
 
 def test_example_input_has_variant_resolution():
-    op = vtzoo.create("movinet/a2-base", weights="random")
+    op = vtzoo.create("movinet/a2-base", weights="random", precision="fp32")
     assert op.example_video_input(2, 8).shape == (2, 3, 8, 224, 224)
     assert op.example_video_input(1).shape[2] == 50
 
 
 def test_no_published_hub_weights_is_explained():
     with pytest.raises(vtzoo.VtzooError, match="no published weights"):
-        vtzoo.create("movinet/a3-stream")
+        vtzoo.create("movinet/a3-stream", precision="fp32")
 
 
 def test_classification_through_a_pipeline(small_mp4):
@@ -172,7 +172,7 @@ def test_classification_through_a_pipeline(small_mp4):
     pipe = (
         Pipeline(inputs=["path"])
         .map("path", "clip", "video.decode", preprocess="movinet/a0-base")
-        .map("clip", "labels", "movinet.classify", variant="a0-base", weights=str(BASE_WEIGHTS))
+        .map("clip", "labels", "movinet.classify", variant="a0-base", weights=str(BASE_WEIGHTS), precision="fp32")
         .output("path", "labels")
     )
     row = pipe(small_mp4)
@@ -180,7 +180,7 @@ def test_classification_through_a_pipeline(small_mp4):
     labels = row["labels"]
     assert len(labels) == 5 and all(name in kinetics600_labels() for name, _ in labels)
     # same answer as the operator on the file (the decode step pads to 50 frames; padding is dropped)
-    op = vtzoo.create("movinet/a0-base", weights=str(BASE_WEIGHTS))
+    op = vtzoo.create("movinet/a0-base", weights=str(BASE_WEIGHTS), precision="fp32")
     direct = op.classify(small_mp4, top_k=5)[0]
     assert [n for n, _ in labels] == [n for n, _ in direct]
     np.testing.assert_allclose([s for _, s in labels], [s for _, s in direct], atol=1e-5)

@@ -138,6 +138,8 @@ class TFSameAvgPool(nn.Module):
     """3×3 stride-2 spatial average pool with TF "same" padding; padded cells are not counted."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.bfloat16:  # CPU avg_pool3d has no bf16 kernel for this layout
+            return self.forward(x.float()).to(x.dtype)
         top, bottom = tf_same_padding(x.shape[-2], 3, 2)
         left, right = tf_same_padding(x.shape[-1], 3, 2)
         pad = (left, right, top, bottom)
@@ -145,6 +147,13 @@ class TFSameAvgPool(nn.Module):
         ones = x.new_ones((1, 1, 1, x.shape[-2], x.shape[-1]))
         counts = F.avg_pool3d(F.pad(ones, pad), (1, 3, 3), stride=(1, 2, 2), divisor_override=1)
         return sums / counts
+
+
+class AvgPool3d(nn.AvgPool3d):
+    """``nn.AvgPool3d`` that also takes bf16 (pooled in float32: CPU has no bf16 kernel for it)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.float()).to(x.dtype) if x.dtype == torch.bfloat16 else super().forward(x)
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -332,7 +341,7 @@ class MovinetBlock(nn.Module):
         if stride != (1, 1, 1) or in_channels != out_channels:
             layers: list[nn.Module] = []
             if stride != (1, 1, 1):
-                pool = TFSameAvgPool() if config.tf_like else nn.AvgPool3d((1, 3, 3), stride, padding_avg)
+                pool = TFSameAvgPool() if config.tf_like else AvgPool3d((1, 3, 3), stride, padding_avg)
                 layers.append(pool)
             layers.append(ConvBlock3D(in_channels, out_channels, kernel_size=(1, 1, 1), **common))
             self.res = nn.Sequential(*layers)
