@@ -59,7 +59,7 @@ class OpenVINOTower:
 
     def __init__(self, name: str, module: torch.nn.Module, example: Sequence[torch.Tensor], precision: str,
                  dynamic_axes: dict[int, Sequence[int]] | None = None):
-        ov = require_openvino()
+        ov = self._ov = require_openvino()
         example = tuple(t.float() if t.is_floating_point() else t for t in example)
         path = cache_dir() / f"{name}-{cache_key(name, module, example, ov.__version__)}.xml"
         self.path, self.converted = path, False
@@ -82,6 +82,7 @@ class OpenVINOTower:
         module = copy.deepcopy(module).float().eval()  # the float32 weights, whatever the torch path uses
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks traced as constants
+            warnings.simplefilter("ignore", FutureWarning)  # the converter traces with torch.jit
             model = ov.convert_model(module, example_input=example, input=shapes)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".tmp.xml")
@@ -90,6 +91,10 @@ class OpenVINOTower:
         partial.replace(path)
 
     def __call__(self, *inputs: torch.Tensor) -> Any:
+        for port, tensor in zip(self.compiled.inputs, inputs):
+            if not port.get_partial_shape().compatible(self._ov.PartialShape(list(tensor.shape))):
+                raise ValueError(f"{self.path.name}: input of shape {tuple(tensor.shape)} does not fit the converted "
+                                 f"model's {port.get_partial_shape()}")
         arrays = [np.ascontiguousarray(t.detach().float().cpu().numpy() if t.is_floating_point() else t.cpu().numpy())
                   for t in inputs]
         results = self.request.infer(arrays)

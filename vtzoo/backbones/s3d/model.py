@@ -222,10 +222,10 @@ class S3D(PretrainedModel):
         return self.fc(pooled), pooled
 
     def accelerate(self, runners) -> None:
-        """Run the network through ``runners`` (:mod:`vtzoo.runtime`); batch and length may vary."""
+        """Run the network through ``runners`` (:mod:`vtzoo.runtime`); batch, length and size may vary."""
         example = torch.zeros(1, 3, 16, 224, 224)
         # kept out of the module tree: the runner wraps this very network
-        self.__dict__["_runner"] = runners("s3d", _S3DEmbed(self), (example,), {0: (0, 2)})
+        self.__dict__["_runner"] = runners("s3d", _S3DEmbed(self), (example,), {0: (0, 2, 3, 4)})
 
     def apply_precision(self, precision: str) -> None:
         """bf16: the whole network in bf16 and ``channels_last_3d`` (4x over float32 here; bf16
