@@ -21,10 +21,18 @@ with random weights, its state dict converted into vtzoo, and timed beside it; u
 ``batch``, ``frames``, ``precision``, ``backend``, ``clips_per_s``, ``latency_ms``,
 ``gflops_per_clip``, ``min_cos_vs_fp32``, ``ratio_vs_original_fp32`` (null without a reference),
 ``warmup_s`` (the first call: with ``--compile`` the compilation), ``repeats``, ``threads``,
-``torch``, ``stream``, and ``frames_per_s`` for stream rows.
+``torch``, ``stream``, ``task``, and ``frames_per_s`` for stream rows.
+
+``--text TOKENS`` times the text tower instead, on ``--batch`` random sequences of TOKENS ids
+(tokenisation excluded). ``--op ircsn152`` times MDMMT's irCSN-152 VIDEO expert network alone.
 """
 
 from __future__ import annotations
+
+import os
+
+# torch's OpenMP workers wait passively: on a shared machine spinning workers distort the timings
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import copy
@@ -82,6 +90,46 @@ def vtzoo_call(op, clip: Any, stream: bool, field_name: str) -> Callable[[], tor
     if VIDEO_EMBEDDING not in op.tasks:
         raise SystemExit(f"operator {op.name} has no video embedding to benchmark")
     return lambda: getattr(op.embed_video(clip), field_name)
+
+
+def text_inputs(op, batch: int, tokens: int) -> dict[str, torch.Tensor]:
+    """``batch`` random token sequences of ``tokens`` ids (no padding) in the vocabulary of the text tower."""
+    vocab = text_vocab_size(op)
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(1, vocab - 2, (batch, tokens), generator=generator)
+    if op.name in ("clip4clip", "drl"):
+        ids[:, -1] = vocab - 1  # CLIP pools at the largest id (its end-of-text token)
+    return {"ids": ids, "mask": torch.ones_like(ids)}
+
+
+def text_vocab_size(op) -> int:
+    model = op.model
+    for path in ("clip.text_model.embeddings.token_embedding", "text_model.embeddings.word_embeddings",
+                 "txt_bert.embeddings.word_embeddings", "text_encoder.embeddings.word_embeddings"):
+        module = model
+        try:
+            for part in path.split("."):
+                module = getattr(module, part)
+        except AttributeError:
+            continue
+        return module.num_embeddings
+    raise SystemExit(f"--text: no text tower known for {op.name}")
+
+
+def text_call(op, inputs: dict[str, torch.Tensor]) -> Callable[[], torch.Tensor]:
+    """The family's text tower on token ids (tokenisation is not timed): its pooled output."""
+    ids, mask = inputs["ids"], inputs["mask"]
+    model = op.model
+    calls = {
+        "clip4clip": lambda: model.encode_text(ids).pooled,
+        "drl": lambda: model.encode_text(ids)[:, -1],
+        "frozen_in_time": lambda: model.encode_text(ids, mask),
+        "mdmmt": lambda: model.encode_text(ids, mask).expert_embeddings.flatten(1),
+        "videoclip": lambda: model.forward_text(ids, mask).pooled,
+    }
+    if op.name not in calls:
+        raise SystemExit(f"--text: no text tower known for {op.name}")
+    return calls[op.name]
 
 
 def stream_pooled(op, clip: torch.Tensor) -> torch.Tensor:
@@ -145,7 +193,8 @@ def vtzoo_rows(base, clip: Any, args: argparse.Namespace, field_name: str) -> li
         if op is not base:
             op.configure(precision, backend="torch" if backend.startswith("torch") else backend,
                          compile=backend == "torch.compile")
-        rows.append(Row("vtzoo", precision, backend, vtzoo_call(op, clip, args.stream, field_name)))
+        call = text_call(op, clip) if args.text else vtzoo_call(op, clip, args.stream, field_name)
+        rows.append(Row("vtzoo", precision, backend, call))
     return rows
 
 
@@ -161,8 +210,53 @@ def reference_rows(reference, args: argparse.Namespace, base, clip: Any) -> list
 def make_operator(args: argparse.Namespace):
     import vtzoo
 
-    op = vtzoo.create(args.op, args.variant, weights="random", precision="fp32", **seed_option(args.seed))
-    return op
+    if args.op in NETWORKS:
+        torch.manual_seed(args.seed)
+        return NetworkOperator(args.op)
+    return vtzoo.create(args.op, args.variant, weights="random", precision="fp32", **seed_option(args.seed))
+
+
+class NetworkOperator:
+    """A network without an operator of its own (irCSN-152, MDMMT's VIDEO expert) behind the few
+    operator members bench.py uses."""
+
+    tasks = frozenset({"video-embedding"})
+    card = None
+
+    def __init__(self, name: str):
+        self.name, self.precision = name, "fp32"
+        self.model = NETWORKS[name]().eval()
+
+    def networks(self):
+        return [self.model]
+
+    def configure(self, precision: str = "auto", backend: str = "torch", compile: bool = False):
+        from vtzoo.precision import resolve_precision
+
+        if backend != "torch" or compile:
+            raise SystemExit(f"{self.name}: only the torch backend is measured")
+        self.precision = resolve_precision(precision, "cpu")
+        self.model.apply_precision(self.precision)
+        return self
+
+    def example_video_input(self, batch: int, frames: int | None = None) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(0)
+        return torch.randn(batch, 3, frames or 32, 224, 224, generator=generator)
+
+    def embed_video(self, clip: torch.Tensor):
+        from vtzoo.operators.base import Embeddings
+
+        with torch.inference_mode():
+            return Embeddings(pooled=self.model.features(clip))
+
+
+def _ircsn152():
+    from vtzoo.operators.mdmmt.experts.ircsn import IrCsnConfig, IrCsnModel
+
+    return IrCsnModel(IrCsnConfig(num_classes=0))
+
+
+NETWORKS = {"ircsn152": _ircsn152}
 
 
 def seed_option(seed: int) -> dict[str, int]:
@@ -178,7 +272,12 @@ def seed_option(seed: int) -> dict[str, int]:
 
 
 def run_batch(args: argparse.Namespace, base, reference, batch: int) -> list[dict[str, Any]]:
-    clip = stream_clip(base, batch, args.frames) if args.stream else base.example_video_input(batch, args.frames)
+    if args.text:
+        clip = text_inputs(base, batch, args.text)
+    elif args.stream:
+        clip = stream_clip(base, batch, args.frames)
+    else:
+        clip = base.example_video_input(batch, args.frames)
     field_name = getattr(reference, "EMBEDDINGS_FIELD", "pooled") if reference is not None else "pooled"
     if args.stream:
         field_name = "pooled"
@@ -190,7 +289,7 @@ def run_batch(args: argparse.Namespace, base, reference, batch: int) -> list[dic
     fp32, original = rows[0], next((r for r in rows if r.implementation == "original"), None)
     # what the original returns, as vtzoo fp32 computes it (the adapter says, else the same field)
     theirs = reference.vtzoo_output(base, clip, args.stream) if hasattr(reference, "vtzoo_output") else fp32.output
-    frames = frames_of(base, clip)
+    frames = args.text if args.text else frames_of(base, clip)
     out = []
     for row in rows:
         target = theirs if row.implementation == "original" else fp32.output
@@ -203,7 +302,7 @@ def run_batch(args: argparse.Namespace, base, reference, batch: int) -> list[dic
             "min_cos_vs_fp32": round(min_cosine(row.output, target), 7),
             "ratio_vs_original_fp32": None if original is None else round(original.median / row.median, 3),
             "warmup_s": round(row.warmup_s, 2), "repeats": args.repeats, "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "stream": bool(args.stream),
+            "torch": torch.__version__, "stream": bool(args.stream), "task": "text" if args.text else "video",
         }
         if args.stream:
             record["frames_per_s"] = round(frames * clips_per_s, 2)
@@ -256,6 +355,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reference", default=None, help="path to a checkout of the original code")
     parser.add_argument("--reference-precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     parser.add_argument("--stream", action="store_true", help="stream models: feed the clip frame by frame")
+    parser.add_argument("--text", type=int, default=None, metavar="TOKENS",
+                        help="time the text tower on --batch sequences of TOKENS token ids instead ('frames' = TOKENS)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)

@@ -72,6 +72,7 @@ ACCELERATED_TOWERS = {
     "videoclip": "the S3D feature extractor",
     "coot": "the S3D feature extractor",
     "mdmmt": "the CLIP frame expert",
+    "movinet": "the single-frame stream step (stream variants)",
 }
 
 

@@ -67,10 +67,23 @@ class OpenVINOTower:
             self._convert(ov, module, example, dynamic_axes, path)
             self.converted = True
         core = ov.Core()
-        config = {"INFERENCE_PRECISION_HINT": _HINTS[precision], "PERFORMANCE_HINT": "LATENCY",
-                  "INFERENCE_NUM_THREADS": torch.get_num_threads()}
-        self.compiled = core.compile_model(core.read_model(path), "CPU", config)
+        model = core.read_model(path)
+        self.inference_precision = _HINTS[precision]
+        try:
+            self.compiled = core.compile_model(model, "CPU", self._config(self.inference_precision))
+        except RuntimeError as exc:  # a layer the CPU plugin has no low-precision kernel for
+            if self.inference_precision == "f32":
+                raise
+            warnings.warn(f"OpenVINO cannot compile {name} in {precision} on this CPU ({_last_line(exc)}); "
+                          "running it in f32", RuntimeWarning, stacklevel=2)
+            self.inference_precision = "f32"
+            self.compiled = core.compile_model(model, "CPU", self._config("f32"))
         self.request = self.compiled.create_infer_request()
+
+    @staticmethod
+    def _config(hint: str) -> dict[str, Any]:
+        return {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY",
+                "INFERENCE_NUM_THREADS": torch.get_num_threads()}
 
     @staticmethod
     def _convert(ov, module: torch.nn.Module, example, dynamic_axes, path: Path) -> None:
@@ -80,6 +93,8 @@ class OpenVINOTower:
             shape = [-1 if dim in axes.get(index, ()) else size for dim, size in enumerate(tensor.shape)]
             shapes.append(ov.PartialShape(shape))
         module = copy.deepcopy(module).float().eval()  # the float32 weights, whatever the torch path uses
+        for tensor in [*module.parameters(), *module.buffers()]:
+            tensor.data = tensor.data.contiguous()  # a channels_last_3d torch path is not converted
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks traced as constants
             warnings.simplefilter("ignore", FutureWarning)  # the converter traces with torch.jit
@@ -95,8 +110,13 @@ class OpenVINOTower:
             if not port.get_partial_shape().compatible(self._ov.PartialShape(list(tensor.shape))):
                 raise ValueError(f"{self.path.name}: input of shape {tuple(tensor.shape)} does not fit the converted "
                                  f"model's {port.get_partial_shape()}")
-        arrays = [np.ascontiguousarray(t.detach().float().cpu().numpy() if t.is_floating_point() else t.cpu().numpy())
-                  for t in inputs]
+        # (np.ascontiguousarray would turn a 0-d input into shape (1,))
+        arrays = [(t.detach().float() if t.is_floating_point() else t.detach()).cpu().contiguous().numpy() for t in inputs]
         results = self.request.infer(arrays)
         outputs = [torch.from_numpy(np.array(results[port])) for port in self.compiled.outputs]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+
+def _last_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1][:160] if lines else type(exc).__name__
