@@ -10,7 +10,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e ".[test,index,demo]"
+	$(PIP) install --quiet -e ".[test,index,ray,demo]"
 	touch $@
 
 # Main job: index a folder of sample videos and search it by text.

@@ -24,7 +24,7 @@ with random weights, its state dict converted into vtzoo, and timed beside it; u
 ``torch``, ``stream``, ``task``, and ``frames_per_s`` for stream rows.
 
 ``--text TOKENS`` times the text tower instead, on ``--batch`` random sequences of TOKENS ids
-(tokenisation excluded). ``--op ircsn152`` times MDMMT's irCSN-152 VIDEO expert network alone.
+(tokenisation excluded).
 """
 
 from __future__ import annotations
@@ -210,53 +210,7 @@ def reference_rows(reference, args: argparse.Namespace, base, clip: Any) -> list
 def make_operator(args: argparse.Namespace):
     import vtzoo
 
-    if args.op in NETWORKS:
-        torch.manual_seed(args.seed)
-        return NetworkOperator(args.op)
     return vtzoo.create(args.op, args.variant, weights="random", precision="fp32", **seed_option(args.seed))
-
-
-class NetworkOperator:
-    """A network without an operator of its own (irCSN-152, MDMMT's VIDEO expert) behind the few
-    operator members bench.py uses."""
-
-    tasks = frozenset({"video-embedding"})
-    card = None
-
-    def __init__(self, name: str):
-        self.name, self.precision = name, "fp32"
-        self.model = NETWORKS[name]().eval()
-
-    def networks(self):
-        return [self.model]
-
-    def configure(self, precision: str = "auto", backend: str = "torch", compile: bool = False):
-        from vtzoo.precision import resolve_precision
-
-        if backend != "torch" or compile:
-            raise SystemExit(f"{self.name}: only the torch backend is measured")
-        self.precision = resolve_precision(precision, "cpu")
-        self.model.apply_precision(self.precision)
-        return self
-
-    def example_video_input(self, batch: int, frames: int | None = None) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(0)
-        return torch.randn(batch, 3, frames or 32, 224, 224, generator=generator)
-
-    def embed_video(self, clip: torch.Tensor):
-        from vtzoo.operators.base import Embeddings
-
-        with torch.inference_mode():
-            return Embeddings(pooled=self.model.features(clip))
-
-
-def _ircsn152():
-    from vtzoo.operators.mdmmt.experts.ircsn import IrCsnConfig, IrCsnModel
-
-    return IrCsnModel(IrCsnConfig(num_classes=0))
-
-
-NETWORKS = {"ircsn152": _ircsn152}
 
 
 def seed_option(seed: int) -> dict[str, int]:

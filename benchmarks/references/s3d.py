@@ -42,7 +42,7 @@ def build(path: str, op, clips: list[torch.Tensor]) -> tuple[Callable[[], Any], 
     from vtzoo.registry.weights import load_state_dict_strict
 
     original = _original_model(path)
-    converted = op.model.converters["original"](original.state_dict(), op.model.config)
+    converted = op.model.converters()["original"](original.state_dict(), op.model.config)
     load_state_dict_strict(op.model, converted, origin=f"original S3D at {path}")
     frames = op.windowing.window_frames
     windows = [frames_to_windows(clip, frames) for clip in clips]

@@ -7,11 +7,12 @@ import vtzoo
 
 from ..conftest import bf16_against_fp32
 
-TINY = dict(
+TINY_CLIP = dict(
     embed_dim=64, image_resolution=32, vision_layers=2, vision_width=64, vision_patch_size=16, vision_heads=2,
     context_length=16, vocab_size=518, transformer_width=64, transformer_heads=2, transformer_layers=1,
-    cross_hidden_size=64, cross_num_attention_heads=2, cross_num_hidden_layers=1, max_words=8, max_frames=4,
 )
+TINY = dict(clip=TINY_CLIP, cross_hidden_size=64, cross_num_attention_heads=2, cross_num_hidden_layers=1, max_words=8,
+            max_frames=4)
 
 
 @pytest.mark.parametrize("header", ["meanP", "seqTransf"])

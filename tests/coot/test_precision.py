@@ -1,5 +1,5 @@
-"""COOT under bf16: the network stays float32 (too small for bf16 to pay); the paragraph BERT
-takes bf16 weights and matches float32."""
+"""COOT under bf16: the network keeps float32 weights (too small for bf16 weights to pay; it runs
+under the operator's autocast); the paragraph BERT takes bf16 weights; both match float32."""
 
 import copy
 
@@ -14,7 +14,7 @@ from .conftest import TINY
 def test_bf16_operator_keeps_the_float32_network(yc2_case, tiny_bert, vocab_file):
     op = vtzoo.create("coot", "youcook2-s3d", weights=str(yc2_case["weights"]), video_feature_dim=48,
                       text_model=tiny_bert, tokenizer=vocab_file, precision="fp32", **TINY)  # fmt: skip
-    assert bf16_against_fp32(op, op.example_video_input(2), bf16_weights=False) > 0.99999
+    assert bf16_against_fp32(op, op.example_video_input(2), bf16_weights=False) > 0.999
     low = copy.deepcopy(op).configure("bf16")
     paragraph = ["the onion is chopped finely", "it goes into the pan with oil"]
     ours, theirs = low.text_encoder(paragraph).features, op.text_encoder(paragraph).features

@@ -9,9 +9,10 @@ import vtzoo
 from vtzoo import precision as P
 from vtzoo.errors import ConfigError
 
-TINY_CLIP4CLIP = dict(embed_dim=32, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=16,
-                      vision_heads=1, context_length=16, vocab_size=518, transformer_width=32, transformer_heads=1,
-                      transformer_layers=1, cross_hidden_size=32, max_words=8, max_frames=2)  # fmt: skip
+TINY_CLIP4CLIP = dict(clip=dict(embed_dim=32, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=16,
+                                vision_heads=1, context_length=16, vocab_size=518, transformer_width=32,
+                                transformer_heads=1, transformer_layers=1),
+                      cross_hidden_size=32, max_words=8, max_frames=2)  # fmt: skip
 
 
 def test_auto_falls_back_to_fp32_without_native_bf16(monkeypatch):
@@ -45,7 +46,7 @@ def test_openvino_without_the_extra_names_the_extra(monkeypatch):
 
 
 def test_runtime_options_name_what_they_apply_to():
-    with pytest.raises(ConfigError, match=r"backend='openvino' is not available for operator 'movinet'.*clip4clip"):
-        vtzoo.create("movinet/a0-base", weights="random", backend="openvino")
+    with pytest.raises(ConfigError, match=r"backend='openvino' is not available for operator 'vggish'.*clip4clip"):
+        vtzoo.create("vggish", weights="random", backend="openvino")
     with pytest.raises(ConfigError, match=r"backend 'onnx' is not one of torch, openvino"):
         vtzoo.create("clip4clip", weights="random", backend="onnx", **TINY_CLIP4CLIP)

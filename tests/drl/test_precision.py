@@ -7,8 +7,9 @@ import vtzoo
 from ..conftest import bf16_against_fp32
 
 TINY = dict(
-    embed_dim=64, image_resolution=32, vision_layers=2, vision_width=128, vision_patch_size=16,
-    context_length=77, vocab_size=49408, transformer_width=64, transformer_layers=1, max_frames=6,
+    clip=dict(embed_dim=64, image_resolution=32, vision_layers=2, vision_width=128, vision_patch_size=16,
+              context_length=77, vocab_size=49408, transformer_width=64, transformer_layers=1),
+    max_frames=6,
 )
 
 

@@ -5,7 +5,7 @@ import copy
 import torch
 
 import vtzoo
-from vtzoo.operators.mdmmt.experts.ircsn import IrCsnConfig, IrCsnModel
+from vtzoo.operators.mdmmt.experts.ircsn152.model import IrCsnConfig, IrCsnModel
 
 from ..conftest import bf16_against_fp32
 from .conftest import TINY_EXPERTS, TINY_MDMMT
@@ -13,8 +13,8 @@ from .conftest import TINY_EXPERTS, TINY_MDMMT
 
 def test_bf16_video_embeddings_match_fp32(bert_vocab_dir):
     torch.manual_seed(0)
-    op = vtzoo.create("mdmmt", weights="random", tokenizer=bert_vocab_dir, expert_weights="random",
-                      expert_config=TINY_EXPERTS, precision="fp32", **TINY_MDMMT)  # fmt: skip
+    op = vtzoo.create("mdmmt", weights="random", tokenizer=bert_vocab_dir, expert_config=TINY_EXPERTS,
+                      precision="fp32", **TINY_MDMMT)  # fmt: skip
     assert bf16_against_fp32(op, op.example_video_input(2)) > 0.999
 
 

@@ -171,7 +171,7 @@ def evaluate_retrieval(pipe, dataset: str | Path, text_batch_size: int = 64, pro
     captions with the same operator, score with its own similarity, and compute R@K / MdR / MnR.
 
     A video that fails is reported and left out together with its captions."""
-    from vtzoo.operators.base import Embeddings
+    from vtzoo.embeddings import Embeddings
     from vtzoo.pipelines.pipeline import Pipeline
     from vtzoo.pipelines.spec import PipelineSpec
 
@@ -191,8 +191,7 @@ def evaluate_retrieval(pipe, dataset: str | Path, text_batch_size: int = 64, pro
         raise EvaluationError(f"no video of {dataset} could be embedded")
     new_index = {old: new for new, old in enumerate(kept)}
     captions = [(c, new_index[v]) for c, v in zip(data.captions, data.caption_video) if v in new_index]
-    operator_name = embed.op.split(".", 1)[0]
-    op = videos_pipe._context.find_operator(operator_name, embed.params.get("variant"))
+    op = videos_pipe._context.step_operator(embed)
     video_emb = Embeddings.concat([embedded[str(data.videos[i])] for i in kept])
     texts = [c for c, _ in captions]
     text_emb = Embeddings.concat([op.embed_text(texts[i : i + text_batch_size]) for i in range(0, len(texts), text_batch_size)])

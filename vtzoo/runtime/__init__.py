@@ -40,11 +40,6 @@ class RuntimeOptions:
         return self.backend == "torch" and not self.compile
 
 
-def pop_runtime_options(config: dict[str, Any]) -> dict[str, Any]:
-    """Take the runtime options out of ``create``'s keyword arguments (the rest is model config)."""
-    return {key: config.pop(key) for key in ("backend", "compile") if key in config}
-
-
 class RunnerFactory:
     """Turns a tower (module + example inputs) into the callable that runs it."""
 
@@ -71,7 +66,7 @@ ACCELERATED_TOWERS = {
     "s3d": "S3D",
     "videoclip": "the S3D feature extractor",
     "coot": "the S3D feature extractor",
-    "mdmmt": "the CLIP frame expert",
+    "clip_frames": "the CLIP image tower (MDMMT's CLIP expert)",
     "movinet": "the single-frame stream step (stream variants)",
 }
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from vtzoo.cli.common import EXIT_OK, EXIT_PARTIAL, add_operator_args, create_operator, load_pipeline, report_failures
+from vtzoo.cli.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    add_operator_args,
+    create_operator,
+    report_failures,
+)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -15,6 +21,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from vtzoo.folder_search import search_folder
 
     directory, query = args.terms
+    args.op = args.op or "clip4clip"
     op = create_operator(args)
     result = search_folder(
         op, directory, query, top_k=args.top_k, cache_dir=args.cache_dir,
@@ -27,11 +34,29 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if result.failures else EXIT_OK
 
 
-def _search_index(args: argparse.Namespace, query: str) -> int:
-    pipe = load_pipeline(args.pipeline, args.set, db=args.db)
-    for step in pipe.spec.steps:
+def query_spec(args: argparse.Namespace):
+    """The query pipeline with ``--op/--variant/--weights/--precision/--seed/--set`` applied to its
+    operator step (the search step follows that operator to its collection) and ``--top-k``."""
+    from vtzoo.cli.common import load_spec, operator_arguments
+    from vtzoo.registry.operators import split_name
+
+    spec = load_spec(args.pipeline, args.set, db=args.db)
+    name, variant = split_name(args.op, args.variant) if args.op else (None, args.variant)
+    settings = {**({"variant": variant} if variant else {}), **operator_arguments(args)}
+    for step in spec.steps:
         if step.op == "index.search":
-            step.params["top_k"] = args.top_k
+            spec = spec.override(step.name, top_k=args.top_k)
+        elif isinstance(step.op, str) and not step.op.startswith(("index.", "video.", "value.")):
+            if name:
+                spec = spec.override(step.name, op=f"{name}.{step.op.split('.', 1)[1]}")
+            spec = spec.override(step.name, **settings)
+    return spec
+
+
+def _search_index(args: argparse.Namespace, query: str) -> int:
+    from vtzoo.pipelines import Pipeline
+
+    pipe = Pipeline.from_spec(query_spec(args))
     row = pipe(query)
     hits = row["hits"] if isinstance(row, dict) else []
     print(f"# {query!r}: {len(hits)} results")
@@ -45,12 +70,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="search the index (QUERY) or rank the videos of a folder (DIR QUERY)")
     p.add_argument("terms", nargs="+", metavar="[DIR] QUERY")
     p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--db", default=None, help="index database: a Milvus Lite file or a Milvus URI (default: the spec's, ./vtzoo.db)")
+    p.add_argument("--db", default=None, help="index folder, Milvus Lite file (*.db) or Milvus URI (default: the spec's, "
+                                              "./vtzoo-index); a missing database is an error, never created")
     p.add_argument("--pipeline", default="text_video_query", help="query spec (catalog name or file) for index search")
     p.add_argument("--cache-dir", default=None, help="embedding cache (default: $VTZOO_CACHE or ~/.cache/vtzoo)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    add_operator_args(p)
+    add_operator_args(p, default_op=None)
     p.add_argument("--step-set", dest="set", action="append", default=[], metavar="STEP.KEY=VALUE",
                    help="override a step parameter of the query spec (repeatable)")
     p.set_defaults(func=cmd_search)

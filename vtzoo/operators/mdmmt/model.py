@@ -19,10 +19,10 @@ from torch import nn
 from transformers import BertConfig, BertModel
 from transformers.models.bert.modeling_bert import BertEncoder
 
+from vtzoo.errors import InputError
+from vtzoo.modeling import PretrainedModel
 from vtzoo.operators.mdmmt.config import MdmmtConfig
-from vtzoo.operators.mdmmt.convert import convert_mmt_state_dict, convert_original_state_dict, read_release_checkpoint
 from vtzoo.precision import DTYPES, cast_matmul_weights
-from vtzoo.registry.weights import PretrainedModel
 
 # Ids the original writes into the video transformer's input_ids (its embeddings ignore them).
 CLS_ID, AGG_ID, FEA_ID = 0, 2, 6
@@ -159,9 +159,6 @@ class MdmmtModel(PretrainedModel):
 
     family = "mdmmt"
     config_class = MdmmtConfig
-    converters = {"original": convert_original_state_dict, "mmt-original": convert_mmt_state_dict}
-    # MDMMT releases nest two state dicts; MMT's training checkpoints pickle a config beside them
-    read_checkpoint = staticmethod(read_release_checkpoint)
 
     def __init__(self, config: MdmmtConfig):
         super().__init__(config)
@@ -172,7 +169,7 @@ class MdmmtModel(PretrainedModel):
             self.video_dim_reduce_out = nn.ModuleDict({n: ReduceDim(config.hidden_size, config.same_dim) for n in names})
         self.vid_bert = VideoTransformer(config)
         text_config = BertConfig(**config.text_bert)
-        text_config._attn_implementation = "eager"
+        text_config._attn_implementation = "sdpa"  # fused; a row always keeps its [CLS], so the same weights
         self.txt_bert = BertModel(text_config, add_pooling_layer=False)
         text_dim = text_config.hidden_size
         self.text_gu = nn.ModuleDict({n: GatedEmbeddingUnit(text_dim, config.same_dim) for n in names})
@@ -273,9 +270,9 @@ class MdmmtModel(PretrainedModel):
             name = expert["name"]
             for what, d in (("features", features), ("features_t", features_t), ("features_ind", features_ind)):
                 if name not in d:
-                    raise ValueError(f"{what} has no entry for expert {name!r} (give zeros for a missing expert)")
+                    raise InputError(f"{what} has no entry for expert {name!r} (give zeros for a missing expert)")
             if features[name].shape[-1] != int(expert["dim"]):
-                raise ValueError(
+                raise InputError(
                     f"expert {name!r}: features have size {features[name].shape[-1]}, expected {expert['dim']}"
                 )
 

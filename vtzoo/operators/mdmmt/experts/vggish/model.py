@@ -9,24 +9,32 @@ AudioSet PCA (with whitening), clips to [-2, 2] and quantises to 0..255 (as floa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 import torch
 from torch import nn
 
-from vtzoo.registry.weights import PretrainedModel
+from vtzoo.modeling import PretrainedModel
 
-_CONV_PLAN = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M")
 QUANTIZE_MIN, QUANTIZE_MAX = -2.0, 2.0
 
 
 @dataclass
 class VggishConfig:
-    """VGGish has one fixed architecture; ``postprocess`` adds the PCA + quantisation step."""
+    """The released VGGish has one architecture (the defaults); ``conv_channels`` (of its four
+    conv stages) and ``hidden_size`` (of its two hidden fully connected layers) only shrink it for
+    tests. ``postprocess`` adds the PCA + quantisation step."""
 
     embedding_size: int = 128
     postprocess: bool = False
     final_relu: bool = True
+    conv_channels: tuple[int, int, int, int] = (64, 128, 256, 512)
+    hidden_size: int = 4096
+
+    @classmethod
+    def from_original(cls, original: Mapping[str, Any], **overrides: Any) -> "VggishConfig":
+        """torchvggish's ``VGGish(..., postprocess=...)`` constructor arguments (its ``kwargs``)."""
+        return cls(postprocess=bool(original.get("postprocess", False)), **overrides)
 
 
 class VggishModel(PretrainedModel):
@@ -37,19 +45,21 @@ class VggishModel(PretrainedModel):
 
     def __init__(self, config: VggishConfig):
         super().__init__(config)
+        c1, c2, c3, c4 = config.conv_channels
         layers: list[nn.Module] = []
         channels = 1
-        for item in _CONV_PLAN:
+        for item in (c1, "M", c2, "M", c3, c3, "M", c4, c4, "M"):
             if item == "M":
                 layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
             else:
                 layers += [nn.Conv2d(channels, int(item), kernel_size=3, padding=1), nn.ReLU()]
                 channels = int(item)
         self.features = nn.Sequential(*layers)
+        hidden = config.hidden_size
         self.embeddings = nn.Sequential(
-            nn.Linear(512 * 6 * 4, 4096), nn.ReLU(),
-            nn.Linear(4096, 4096), nn.ReLU(),
-            nn.Linear(4096, config.embedding_size),
+            nn.Linear(c4 * 6 * 4, hidden), nn.ReLU(),
+            nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(hidden, config.embedding_size),
         )
         self.pproc = VggishPostprocessor(config.embedding_size)
 
@@ -86,31 +96,3 @@ class VggishPostprocessor(nn.Module):
         pca = torch.mm(self.pca_eigen_vectors, embeddings.T - self.pca_means).T
         clipped = torch.clamp(pca, QUANTIZE_MIN, QUANTIZE_MAX)
         return torch.round((clipped - QUANTIZE_MIN) * (255.0 / (QUANTIZE_MAX - QUANTIZE_MIN)))
-
-
-def convert_torchvggish_state_dict(state_dict: Mapping[str, torch.Tensor], config: VggishConfig) -> dict[str, torch.Tensor]:
-    """torchvggish ``vggish-10086976.pth`` (+ optionally the PCA params) -> vtzoo keys.
-
-    The VGG keys are identical. PCA params come as ``pca_eigen_vectors``/``pca_means`` (the
-    release file), ``pproc.pca_eigen_vectors``/``pproc.pca_means`` or the older
-    ``pproc.pca_matrix`` name; means are reshaped to a (128, 1) column. Without PCA params the
-    postprocessor keeps an identity transform (and only matters when ``postprocess`` is on).
-    """
-    out: dict[str, torch.Tensor] = {}
-    for key, value in state_dict.items():
-        name = key.removeprefix("pproc.")
-        if name in ("pca_eigen_vectors", "pca_matrix"):
-            out["pproc.pca_eigen_vectors"] = torch.as_tensor(value, dtype=torch.float32)
-        elif name == "pca_means":
-            out["pproc.pca_means"] = torch.as_tensor(value, dtype=torch.float32).reshape(-1, 1)
-        else:
-            out[key] = value
-    if "pproc.pca_eigen_vectors" not in out:
-        if config.postprocess:
-            raise ValueError("VGGish postprocess=True needs the PCA parameters (pca_eigen_vectors, pca_means)")
-        out["pproc.pca_eigen_vectors"] = torch.eye(config.embedding_size)
-        out["pproc.pca_means"] = torch.zeros(config.embedding_size, 1)
-    return out
-
-
-VggishModel.converters = {"original": convert_torchvggish_state_dict}

@@ -9,13 +9,13 @@ VMZ's checkpoints do (``stem.0``, ``layerL.B.conv2.0``, ...). Every BatchNorm ha
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 import torch
 from torch import nn
 
+from vtzoo.modeling import PretrainedModel
 from vtzoo.precision import as_channels_last_3d, prepare_3d_cnn
-from vtzoo.registry.weights import PretrainedModel
 
 # Kinetics normalisation used by VMZ (and MDMMT's dumper) on [0, 1] RGB, layout (B, C, T, H, W)
 MEAN = (0.43216, 0.394666, 0.37645)
@@ -29,6 +29,12 @@ class IrCsnConfig:
     layers: list[int] = field(default_factory=lambda: [3, 8, 36, 3])
     num_classes: int = 400
     bn_eps: float = 1e-3
+
+    @classmethod
+    def from_original(cls, original: Mapping[str, Any], **overrides: Any) -> "IrCsnConfig":
+        """VMZ's ``ir_csn_152`` construction: ``blocks`` per stage and ``num_classes``."""
+        return cls(layers=list(original.get("blocks", [3, 8, 36, 3])), num_classes=int(original.get("num_classes", 400)),
+                   **overrides)  # fmt: skip
 
 
 def _bn(channels: int, eps: float) -> nn.BatchNorm3d:
@@ -106,17 +112,3 @@ class IrCsnModel(PretrainedModel):
         """bf16: the whole network in bf16 and ``channels_last_3d`` (docs/operators/mdmmt.md)."""
         super().apply_precision(precision)
         prepare_3d_cnn(self, precision)
-
-
-def convert_vmz_state_dict(state_dict: Mapping[str, torch.Tensor], config: IrCsnConfig) -> dict[str, torch.Tensor]:
-    """VMZ ``irCSN_152_*.pth`` -> vtzoo: same names; fc dropped when the model has no head.
-
-    ``num_batches_tracked`` entries may be absent from a release file; they are filled with 0.
-    """
-    out = {k: v for k, v in state_dict.items() if config.num_classes or not k.startswith("fc.")}
-    for key in [k for k in out if k.endswith(".running_mean")]:
-        out.setdefault(key.replace("running_mean", "num_batches_tracked"), torch.tensor(0, dtype=torch.long))
-    return out
-
-
-IrCsnModel.converters = {"original": convert_vmz_state_dict}

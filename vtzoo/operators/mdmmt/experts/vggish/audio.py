@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vtzoo.errors import VtzooError
+from vtzoo.errors import InputError, VtzooError
 
 SAMPLE_RATE = 16000
 WINDOW_SECONDS = 0.025
@@ -34,7 +34,7 @@ EXAMPLE_FRAMES = 96
 KAISER_BEST = {"num_zeros": 50, "precision": 8192, "rolloff": 0.9173473712608761, "beta": 12.984585247041458}
 
 
-class AudioTooShort(VtzooError, ValueError):
+class AudioTooShort(InputError):
     """Audio shorter than one VGGish example (0.96 s)."""
 
 
@@ -231,24 +231,33 @@ def waveform_to_examples(data: np.ndarray, sample_rate: int) -> torch.Tensor:
 def load_audio(source: Any) -> tuple[np.ndarray, int] | None:
     """Decode a video's audio track -> (float64 (samples, channels) in [-1, 1], native rate).
 
-    Returns None when the file has no audio track (a missing expert). The samples are the
-    decoder's own, at the stream's rate and channel count, as the original's ffmpeg WAV decode.
-    PyAV is tried first: decord's AudioReader (the fallback) was seen to scramble the channels
-    of 2- and 6-channel AAC and, on repeated reads of the same file, to return garbage values
-    (~1e19) in the decord build this was written against; it is used for sources PyAV cannot open.
+    Returns None when the file has no audio track (a missing expert). See :func:`decode_audio`.
+    """
+    decoded = decode_audio(source)
+    return None if decoded is None else decoded[:2]
+
+
+def decode_audio(source: Any) -> tuple[np.ndarray, int, str] | None:
+    """(samples, native rate, the backend that decoded them), or None without an audio track.
+
+    The samples are the decoder's own, at the stream's rate and channel count, as the original's
+    ffmpeg WAV decode. PyAV is tried first: decord's AudioReader (the fallback) was seen to
+    scramble the channels of 2- and 6-channel AAC and, on repeated reads of the same file, to
+    return garbage values (~1e19) in the decord build this was written against; it is used for
+    sources PyAV cannot open.
     """
     try:
-        return _load_pyav(source)
+        return (*_load_pyav(source), "pyav")
     except _NoAudio:
         return None
     except Exception as first:  # PyAV missing or unable to read this container
         try:
-            return _load_decord(source)
+            return (*_load_decord(source), "decord")
         except _NoAudio:
             return None
         except Exception as exc:
-            raise VtzooError(f"cannot decode the audio track of {source if isinstance(source, str) else '<bytes>'}: "
-                             f"PyAV: {first}; decord: {exc}") from None
+            raise InputError(f"cannot decode its audio track: PyAV: {first}; decord: {exc}",
+                             source if isinstance(source, str) else "<bytes>") from None
 
 
 class _NoAudio(Exception):
