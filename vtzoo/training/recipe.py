@@ -218,6 +218,25 @@ def load_recipe(spec: str | Path | None, operator: str, overrides: Mapping[str, 
     return recipe
 
 
+def resolve_resources(value: Any) -> Any:
+    """``{package: NAME, path: REL}`` anywhere in ``value`` -> the path of that file of an installed
+    package (a recipe cannot know where site-packages is; e.g. a vocabulary a package ships)."""
+    if isinstance(value, dict) and set(value) == {"package", "path"}:
+        try:
+            target = Path(str(resources.files(value["package"]))) / value["path"]
+        except ModuleNotFoundError:
+            raise ConfigError(f"the recipe needs the package {value['package']!r} (for {value['path']}); "
+                              "it is not installed") from None
+        if not target.exists():
+            raise ConfigError(f"package {value['package']!r} has no {value['path']}")
+        return str(target)
+    if isinstance(value, dict):
+        return {k: resolve_resources(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_resources(v) for v in value]
+    return value
+
+
 def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     """``set_dotted(d, "train.epochs", 3)``: sections are created as needed."""
     *parents, last = dotted.split(".")

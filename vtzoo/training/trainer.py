@@ -31,7 +31,7 @@ from vtzoo.training.data import Failed, SampleDataset, epoch_order, make_loader,
 from vtzoo.training.evaluate import evaluate
 from vtzoo.training.family import CLASSIFICATION, RETRIEVAL, get_family
 from vtzoo.training.optim import build_optimizer, build_scheduler, parameter_groups
-from vtzoo.training.recipe import Recipe, load_recipe
+from vtzoo.training.recipe import Recipe, load_recipe, resolve_resources
 
 DEFAULT_METRIC = {RETRIEVAL: "t2v_r1", CLASSIFICATION: "top1"}
 RUN_FILES = ("config.json", "model.safetensors", "metrics.jsonl", "steps.jsonl", "labels.json",
@@ -142,7 +142,7 @@ class Trainer:
         config = self.family.model_config(dict(recipe.config), self.labels)
         torch.manual_seed(self.seed)  # seeded random initialisation
         self.op = vtzoo.create(recipe.operator, recipe.variant, weights=recipe.weights, device=self.args.device,
-                               **config, **recipe.options)
+                               **config, **resolve_resources(recipe.options))
         from vtzoo.precision import autocast, resolve_precision
 
         self.precision = getattr(self.op, "precision", None) or resolve_precision(recipe.train.precision, self.op.device)
