@@ -62,6 +62,7 @@ def make_loader(dataset: SampleDataset, batch_size: int, collate: Callable, work
     def collate_with_failures(items: list[Any]) -> dict[str, Any]:
         good = [i for i in items if not isinstance(i, Failed)]
         batch = collate(good) if good else {}
+        batch["key"] = [i["key"] for i in good]
         batch["failed"] = [i for i in items if isinstance(i, Failed)]
         batch["size"] = len(good)
         return batch

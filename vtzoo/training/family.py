@@ -59,6 +59,11 @@ class TrainingFamily:
     def prepare(self, run: Any) -> None:
         """Called once before training (e.g. compute and cache features); ``run`` is the Trainer."""
 
+    def epoch_order(self, run: Any, samples: Sequence[Any], epoch: int) -> list[int] | None:
+        """The family's own order of the training samples in ``epoch`` (indices), or None for a
+        shuffle. The trainer stores it with the checkpoint, so a resumed epoch keeps it."""
+        return None
+
     def epoch_settings(self, settings: Any, epoch: int) -> Any:
         """The settings in force in ``epoch`` (a curriculum changes them between epochs)."""
         return settings

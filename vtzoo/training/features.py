@@ -167,7 +167,7 @@ class TensorStore:
 
 
 class FeatureStore(TensorStore):
-    """Video features per item (file identity + window)."""
+    """Video features per video file (windows of one video share them; families cut the window)."""
 
     def __init__(self, spec: FeatureSpec, root: Path | None = None):
         super().__init__(f"{spec.extractor}-{spec.fingerprint()}", root)
@@ -175,7 +175,7 @@ class FeatureStore(TensorStore):
 
     @staticmethod
     def item_key(item: Any) -> str:
-        return f"{_file_identity(Path(item.path))}|{item.start}|{item.end}"
+        return _file_identity(Path(item.path))
 
     def features(self, item: Any) -> dict[str, torch.Tensor]:
         return self.get(self.item_key(item), str(item.path))
@@ -183,10 +183,12 @@ class FeatureStore(TensorStore):
     def fill_items(self, items: Sequence[Any], operator_extract: Callable | None = None,
                    progress: bool = True) -> dict[str, str]:
         """Extract every item not cached yet; returns ``{item key: reason}`` for those that failed."""
-        by_key = {self.item_key(item): item for item in items}
+        by_key: dict[str, Any] = {}
+        for item in items:
+            by_key.setdefault(self.item_key(item), item)
         extractor = Extractor(self.spec, operator_extract)
         failed = self.fill(by_key, extractor, f"{self.spec.extractor} features", progress)
-        return {by_key[k].key: reason for k, reason in failed.items()}
+        return {item.key: failed[self.item_key(item)] for item in items if self.item_key(item) in failed}
 
 
 class FeatureFamily:
@@ -207,4 +209,19 @@ class FeatureFamily:
 
     @staticmethod
     def video_features(settings: Any, item: Any) -> dict[str, torch.Tensor]:
-        return FeatureStore(settings.features).features(item)
+        """The item's stored features; for a window (``start``/``end``), the steps inside it."""
+        stored = FeatureStore(settings.features).features(item)
+        if item.start is None and item.end is None:
+            return stored
+        return window(stored, item.start or 0.0, item.end if item.end is not None else float(stored["duration"]))
+
+
+def window(stored: dict[str, torch.Tensor], start: float, end: float) -> dict[str, torch.Tensor]:
+    """The steps whose time span overlaps [start, end) (at least the nearest one)."""
+    times = stored["times"]
+    keep = (times[:, 1] > start) & (times[:, 0] < end)
+    if not bool(keep.any()):
+        keep = torch.zeros_like(keep)
+        keep[int(((times[:, 0] + times[:, 1]) / 2 - start).abs().argmin())] = True
+    return {"features": stored["features"][keep], "times": times[keep] - start,
+            "duration": torch.tensor(float(end - start))}

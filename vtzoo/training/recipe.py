@@ -44,13 +44,15 @@ SCHEDULES = ("constant", "warmup_cosine", "warmup_linear", "cosine", "polynomial
 class DataSection:
     format: str | None = None  # dataset format (default: detected)
     unit: str = "video"  # "video": one item per video; "segment": one per annotated segment
+    eval_unit: str | None = None  # the unit of val/test items (default: ``unit``)
     expand_captions: bool = False  # one sample per caption per epoch instead of one random caption per video
     num_workers: int = 2  # DataLoader worker processes that decode
     max_items: int | None = None  # use at most this many training items (a quick run)
 
     def __post_init__(self) -> None:
-        if self.unit not in ("video", "segment"):
-            raise ConfigError(f"data.unit must be 'video' or 'segment', got {self.unit!r}")
+        for name, unit in (("unit", self.unit), ("eval_unit", self.eval_unit or self.unit)):
+            if unit not in ("video", "segment"):
+                raise ConfigError(f"data.{name} must be 'video' or 'segment', got {unit!r}")
 
 
 @dataclass

@@ -119,7 +119,8 @@ class Trainer:
     def _items(self, split: str) -> list[Any]:
         if split not in self.dataset.splits:
             return []
-        unit = self.recipe.data.unit
+        data = self.recipe.data
+        unit = data.unit if split == "train" else data.eval_unit or data.unit
         items = self.dataset.segment_items(split) if unit == "segment" else self.dataset.split(split)
         usable = [i for i in items if (i.captions if self.family.task == RETRIEVAL else i.label is not None)]
         if split == "train" and self.recipe.data.max_items:
@@ -231,8 +232,7 @@ class Trainer:
         while not stop and progress["epoch"] < train.epochs:
             self.epoch = epoch = progress["epoch"]
             settings = self.settings_for_epoch(epoch)
-            # failed items stay in the order (they fail again, quickly): positions never shift
-            order = epoch_order(samples, self.seed, epoch)
+            order = self._epoch_order(samples, epoch, progress)
             remaining = order[progress["consumed"]:]
             loader = make_loader(
                 SampleDataset(remaining, lambda s, rng, _set=settings: self.family.load(self.op, s, _set, True, rng),
@@ -267,6 +267,16 @@ class Trainer:
             self._checkpoint(progress, identity)
         progress["finished"] = True
         self._checkpoint(progress, identity)
+
+    def _epoch_order(self, samples: list[Any], epoch: int, progress: dict[str, Any]) -> list[Any]:
+        """The epoch's samples in order; failed items stay in it (they fail again, quickly), so
+        positions never shift between a run and its resumption."""
+        if progress.get("order_epoch") != epoch:
+            progress["order"] = self.family.epoch_order(self, samples, epoch)
+            progress["order_epoch"] = epoch
+        if progress["order"] is None:
+            return epoch_order(samples, self.seed, epoch)
+        return [samples[i] for i in progress["order"]]
 
     def _set_train_mode(self, mode: bool) -> None:
         for module in self.family.trained_modules(self.op):
