@@ -19,3 +19,18 @@ def train(op: str, dataset: Any, out: Any, **kwargs: Any) -> dict[str, Any]:
     from vtzoo.training.trainer import train as run
 
     return run(op, dataset, out, **kwargs)
+
+
+def load_trained(out: Any, **options: Any) -> Any:
+    """The operator a ``vtzoo train`` run wrote to ``out``: ``vtzoo.create(op, variant, weights=out,
+    **recipe options)`` with the options its recipe gave (tokenizer, text model, ...), updated by
+    ``options``."""
+    import json
+    from pathlib import Path
+
+    import vtzoo
+    from vtzoo.training.recipe import resolve_resources
+
+    recipe = json.loads((Path(out) / "recipe.json").read_text(encoding="utf-8"))
+    merged = {**resolve_resources(recipe.get("options") or {}), **options}
+    return vtzoo.create(recipe["operator"], recipe.get("variant"), weights=str(out), **merged)

@@ -72,6 +72,9 @@ def make_loader(dataset: SampleDataset, batch_size: int, collate: Callable, work
         dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_with_failures, num_workers=workers,
         worker_init_fn=_worker_init if workers else None, prefetch_factor=2 if workers else None,
         multiprocessing_context="fork" if workers else None,
+        # its own generator: creating a loader must not draw from torch's global RNG (the
+        # training randomness, saved in checkpoints and replayed on resume)
+        generator=torch.Generator().manual_seed(0),
     )
 
 

@@ -60,7 +60,8 @@ class TrainSection:
     epochs: int = 1
     batch_size: int = 32  # items per forward pass
     global_batch: int | None = None  # items per optimizer step (gradient accumulation = global / batch)
-    max_minutes: float | None = None
+    max_minutes: float | None = None  # stop (validate, test) once this much time went into the run
+    max_steps: int | None = None  # the same, after this many optimizer steps
     seed: int = 0
     precision: str = "auto"
     grad_clip: float | None = None  # max gradient norm (None: no clipping)

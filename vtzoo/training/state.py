@@ -29,7 +29,7 @@ from vtzoo.errors import ConfigError
 STATE_FILE = "trainer_state.json"
 CHECKPOINT_PREFIX = "checkpoint-"
 # what may differ between a run and the one it resumes (it only extends or reports the run)
-RESUMABLE_CHANGES = ("recipe.train.epochs", "recipe.train.max_minutes", "recipe.data.num_workers",
+RESUMABLE_CHANGES = ("recipe.train.epochs", "recipe.train.max_minutes", "recipe.train.max_steps", "recipe.data.num_workers",
                      "recipe.train.early_stopping", "recipe.sources", "recipe.description", "recipe.path")
 
 
@@ -137,6 +137,11 @@ def _jsonable(value: Any) -> Any:
 def check_resumable(saved: dict[str, Any], identity: dict[str, Any], out: Path) -> None:
     diffs = [d for d in differences(saved.get("identity", {}), _jsonable(identity))
              if not any(d.startswith(allowed) for allowed in RESUMABLE_CHANGES)]
+    # the operator, then the model config, then the rest: the first difference is the telling one
+    rank = {"operator": 0, "config": 1, "dataset": 2}
+    diffs.sort(key=lambda d: rank.get(d.split(".", 1)[0].split(":", 1)[0], 3))
+    if any(d.startswith("operator:") for d in diffs):
+        diffs = [d for d in diffs if d.startswith("operator:")]
     if diffs:
         raise ConfigError(f"--resume: {out} holds another run; refusing to continue it. Differences: "
                           + "; ".join(diffs[:6]) + (f" (and {len(diffs) - 6} more)" if len(diffs) > 6 else ""))

@@ -202,7 +202,7 @@ class Trainer:
 
     def _restore(self, identity: dict[str, Any]) -> dict[str, Any]:
         progress = {"epoch": 0, "step": 0, "consumed": 0, "elapsed": 0.0, "best": None, "best_step": None,
-                    "stale": 0, "finished": False, "failed": {}}
+                    "stale": 0, "finished": False, "stopped_by": None, "failed": {}}
         if self.saved is None:
             return progress
         model_state, optimizer_state, rng = st.load_checkpoint(self.out, self.saved)
@@ -213,8 +213,9 @@ class Trainer:
             self.plateau.load_state_dict(self.saved["plateau"])
         torch.set_rng_state(rng)
         progress.update(self.saved["progress"])
-        if progress["finished"] and progress["epoch"] < self.recipe.train.epochs and not progress["consumed"]:
-            progress["finished"] = False  # more epochs asked for: go on
+        if progress["finished"] and progress["stopped_by"] != "early_stopping" and (
+                progress["epoch"] < self.recipe.train.epochs):
+            progress["finished"] = False  # stopped by a budget, or more epochs asked for: go on
         self.failed = dict(progress["failed"])
         _drop_lines_after(self.out / "steps.jsonl", progress["step"])
         _drop_lines_after(self.out / "metrics.jsonl", progress["step"])
@@ -226,7 +227,6 @@ class Trainer:
 
         train = self.recipe.train
         started = time.monotonic() - progress["elapsed"]
-        deadline = None if train.max_minutes is None else train.max_minutes * 60
         self._set_train_mode(True)
         stop = progress["finished"]
         while not stop and progress["epoch"] < train.epochs:
@@ -254,19 +254,31 @@ class Trainer:
                 progress["elapsed"] = time.monotonic() - started
                 if progress["step"] % train.checkpoint_every == 0 and progress["consumed"] < len(order):
                     self._checkpoint(progress, identity)
-                if deadline is not None and progress["elapsed"] >= deadline:
-                    log(f"time budget of {train.max_minutes} min reached at step {progress['step']}")
+                budget = self._budget_spent(progress)
+                if budget:
+                    log(f"{budget} reached at step {progress['step']}")
                     self._validate(progress)
-                    stop = True
+                    stop, progress["stopped_by"] = True, "budget"
+                    if progress["consumed"] >= len(order):  # the epoch is complete: a resumption starts the next
+                        progress["epoch"], progress["consumed"] = epoch + 1, 0
                     break
             bar.close()
             if not stop:
                 progress["epoch"], progress["consumed"] = epoch + 1, 0
                 stop = self._end_of_epoch(progress)
+                progress["stopped_by"] = "early_stopping" if stop else None
             progress["elapsed"] = time.monotonic() - started
             self._checkpoint(progress, identity)
         progress["finished"] = True
         self._checkpoint(progress, identity)
+
+    def _budget_spent(self, progress: dict[str, Any]) -> str | None:
+        train = self.recipe.train
+        if train.max_minutes is not None and progress["elapsed"] >= train.max_minutes * 60:
+            return f"the time budget of {train.max_minutes} min"
+        if train.max_steps is not None and progress["step"] >= train.max_steps:
+            return f"the step budget of {train.max_steps} steps"
+        return None
 
     def _epoch_order(self, samples: list[Any], epoch: int, progress: dict[str, Any]) -> list[Any]:
         """The epoch's samples in order; failed items stay in it (they fail again, quickly), so
