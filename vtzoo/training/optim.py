@@ -126,7 +126,8 @@ class Plateau:
         self.scale, self.best, self.bad, self.cooling = state["scale"], state["best"], int(state["bad"]), int(state["cooling"])
 
 
-def lr_factor(cfg: ScheduleSection, total_steps: int, base_lr: float, plateau: Plateau | None = None) -> Callable[[int], float]:
+def lr_factor(cfg: ScheduleSection, total_steps: int, base_lr: float, plateau: Plateau | None = None,
+              steps_per_epoch: int = 1) -> Callable[[int], float]:
     """The learning-rate multiplier at optimizer step ``step`` (0-based) of ``total_steps``."""
     total = max(1, total_steps)
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else int(round(cfg.warmup * total))
@@ -139,6 +140,8 @@ def lr_factor(cfg: ScheduleSection, total_steps: int, base_lr: float, plateau: P
             return 1.0
         if cfg.name == "plateau":
             return plateau.scale if plateau is not None else 1.0
+        if cfg.name == "step":
+            return cfg.gamma ** (step // max(1, steps_per_epoch * cfg.step_epochs))
         if cfg.name == "warmup_cosine":  # BertAdam's: cosine over the whole run, not after warm-up
             return step / warmup if warmup and step < warmup else 0.5 * (1.0 + math.cos(math.pi * x))
         if cfg.name == "warmup_linear":
@@ -153,8 +156,9 @@ def lr_factor(cfg: ScheduleSection, total_steps: int, base_lr: float, plateau: P
     return factor
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: ScheduleSection, total_steps: int):
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: ScheduleSection, total_steps: int, steps_per_epoch: int = 1):
     """(per-step LambdaLR, the Plateau it reads for ``plateau`` schedules, else None)."""
     base = optimizer.param_groups[0]["lr"]
     plateau = Plateau(cfg.factor, cfg.patience, cfg.cooldown) if cfg.name == "plateau" else None
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, total_steps, base, plateau)), plateau
+    factor = lr_factor(cfg, total_steps, base, plateau, steps_per_epoch)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), plateau

@@ -37,7 +37,7 @@ from vtzoo.errors import ConfigError, did_you_mean
 
 DEFAULT_RECIPE = "synthetic-tiny"
 OPTIMIZERS = ("adamw", "adam", "bertadam", "radam", "rmsprop", "sgd")
-SCHEDULES = ("constant", "warmup_cosine", "warmup_linear", "cosine", "polynomial", "plateau")
+SCHEDULES = ("constant", "warmup_cosine", "warmup_linear", "cosine", "polynomial", "plateau", "step")
 
 
 @dataclass
@@ -104,6 +104,8 @@ class ScheduleSection:
     warmup_steps: int | None = None  # instead of the fraction
     power: float = 1.0  # polynomial decay
     end_lr: float = 0.0  # polynomial decay: final learning rate
+    gamma: float = 0.95  # step: the learning rate times gamma every ``step_epochs`` epochs (StepLR)
+    step_epochs: int = 1
     factor: float = 0.1  # plateau
     patience: int = 5
     cooldown: int = 0

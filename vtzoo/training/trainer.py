@@ -192,7 +192,8 @@ class Trainer:
         groups = parameter_groups(self.family.parameters(self.op), self.recipe.optimizer)
         self.params = [p for g in groups for p in g["params"]]
         self.optimizer = build_optimizer(groups, self.recipe.optimizer, self.recipe.train.grad_clip)
-        self.scheduler, self.plateau = build_scheduler(self.optimizer, self.recipe.schedule, self.total_steps)
+        self.scheduler, self.plateau = build_scheduler(self.optimizer, self.recipe.schedule, self.total_steps,
+                                                         self.steps_per_epoch)
         progress = self._restore(identity)
         log(f"{self.recipe.operator} / recipe {self.recipe.name}: {len(samples)} training samples, "
             f"{len(self.val_items)} val, {len(self.test_items)} test; batch {self.batch_size} x {self.accumulation} "
@@ -307,7 +308,8 @@ class Trainer:
             value = 0.0
             for batch in batches:
                 with self.autocast():
-                    loss = _scalar(self.family.loss(self.op, self.family.encode(self.op, batch, settings), settings))
+                    encoded = self.family.encode(self.op, batch, settings)
+                loss = self._loss(encoded, settings)
                 self._check_finite(loss, batches, progress)
                 (loss * (batch["size"] / total)).backward()
                 value += float(loss.detach()) * batch["size"] / total
@@ -331,8 +333,7 @@ class Trainer:
             with torch.no_grad(), self.autocast():
                 encoded = self.family.encode(self.op, batch, settings)
             leaves.append({k: v.detach().requires_grad_(v.is_floating_point()) for k, v in encoded.items()})
-        with self.autocast():
-            loss = _scalar(self.family.loss(self.op, self.family.merge(leaves), settings))
+        loss = self._loss(self.family.merge(leaves), settings)
         self._check_finite(loss, batches, progress)
         loss.backward()
         after = torch.get_rng_state()
@@ -345,6 +346,13 @@ class Trainer:
                 torch.autograd.backward([t for t, _ in pairs], [g for _, g in pairs])
         torch.set_rng_state(after)
         return float(loss.detach())
+
+    def _loss(self, encoded: dict[str, torch.Tensor], settings: Any) -> torch.Tensor:
+        """The family's loss in float32 (logits of 0.05-temperature softmaxes or 0.05 margins do
+        not survive bf16), on the encodings the network computed in the run's precision."""
+        with torch.autocast(self.op.device.type, enabled=False):
+            encoded = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in encoded.items()}
+            return _scalar(self.family.loss(self.op, encoded, settings))
 
     def _check_finite(self, loss: torch.Tensor, batches: list[dict[str, Any]], progress: dict[str, Any]) -> None:
         if torch.isfinite(loss.detach()).all():
