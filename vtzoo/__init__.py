@@ -12,7 +12,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Embeddings": "vtzoo.operators.base",
+    "Embeddings": "vtzoo.embeddings",
     "Operator": "vtzoo.operators.base",
     "InputError": "vtzoo.errors",
     "UnsupportedTask": "vtzoo.errors",

@@ -64,13 +64,10 @@ def _pipeline(name: str, db: str, weights: Any, share_with=None):
     from vtzoo.pipelines import Pipeline, PipelineSpec
     from vtzoo.pipelines.catalog import catalog_path
 
-    data = PipelineSpec.from_yaml(catalog_path(name)).to_dict()
-    for step in data["steps"]:
-        if step["op"].startswith("index."):
-            step["params"]["db"] = db
-        if step["op"].startswith("clip4clip.") and weights is not None:
-            step["params"]["weights"] = weights
-    return Pipeline.from_spec(PipelineSpec.from_dict(data), share_with=share_with)
+    spec = PipelineSpec.from_yaml(catalog_path(name)).with_database(db)
+    if weights is not None:
+        spec = spec.override("embed", weights=weights)
+    return Pipeline.from_spec(spec, share_with=share_with)
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -8,24 +8,17 @@ search embeds nothing, and other weights never read stale vectors.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from vtzoo.batching import embed_videos
+from vtzoo.cache import default_cache_dir
 from vtzoo.operators.base import Embeddings, Operator
 from vtzoo.registry.weights import sha256_of
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"})
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("VTZOO_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "vtzoo"
-    )
-    return Path(base)
 
 
 def find_videos(directory: str | Path) -> list[Path]:
@@ -36,54 +29,29 @@ def find_videos(directory: str | Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
 
 
-def weights_fingerprint(model: torch.nn.Module) -> str:
-    """A short hash of every parameter and buffer: a cache key that changes with the weights."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(str(tuple(tensor.shape)).encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
 class EmbeddingCache:
-    """Embeddings of one operator (and weights), one safetensors file per video content hash."""
+    """Embeddings of one operator, one file per video content hash, under the operator's
+    fingerprint (weights, config, precision): other weights never read stale vectors."""
 
     def __init__(self, root: str | Path, op: Operator):
-        variant = op.card.variant if op.card is not None else "custom"
-        self.folder = Path(root) / "embeddings" / op.name / variant / weights_fingerprint(op.model)
+        key = hashlib.sha256(op.fingerprint.encode()).hexdigest()[:16]
+        self.folder = Path(root) / "embeddings" / op.name / (op.variant or "custom") / key
 
     def _file(self, content_hash: str) -> Path:
         return self.folder / f"{content_hash}.safetensors"
 
     def get(self, content_hash: str) -> Embeddings | None:
-        from safetensors.torch import load_file
-
         file = self._file(content_hash)
         if not file.is_file():
             return None
         try:
-            data = load_file(str(file))
+            return Embeddings.load(file)
         except Exception:  # a torn write from an interrupted run: embed again
             return None
-        extras = {k[len("extra.") :]: v for k, v in data.items() if k.startswith("extra.")}
-        return Embeddings(pooled=data["pooled"], tokens=data.get("tokens"), mask=data.get("mask"), extras=extras)
 
     def put(self, content_hash: str, emb: Embeddings) -> None:
-        from safetensors.torch import save_file
-
-        tensors = {"pooled": emb.pooled}
-        if emb.tokens is not None:
-            tensors["tokens"] = emb.tokens
-        if emb.mask is not None:
-            tensors["mask"] = emb.mask
-        for key, value in emb.extras.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"extra.{key}"] = value
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self._file(content_hash).with_suffix(".tmp")
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
-        os.replace(tmp, self._file(content_hash))  # atomic: readers never see half a file
+        emb.save(self._file(content_hash))  # atomic: readers never see half a file
 
 
 @dataclass

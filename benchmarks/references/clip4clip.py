@@ -41,9 +41,10 @@ def _import_original(path: str):
 def _original_model(path: str, config) -> torch.nn.Module:
     CLIP4Clip, CLIP = _import_original(path)
     torch.manual_seed(0)
-    clip = CLIP(config.embed_dim, config.image_resolution, config.vision_layers, config.vision_width,
-                config.vision_patch_size, config.context_length, config.vocab_size, config.transformer_width,
-                config.transformer_heads, config.transformer_layers)
+    sizes = config.clip
+    clip = CLIP(sizes.embed_dim, sizes.image_resolution, sizes.vision_layers, sizes.vision_width,
+                sizes.vision_patch_size, sizes.context_length, sizes.vocab_size, sizes.transformer_width,
+                sizes.transformer_heads, sizes.transformer_layers)
     clip_state = clip.state_dict()
     CLIP.get_config = staticmethod(lambda pretrained_clip_name="ViT-B/32": clip_state)
     task = Namespace(max_words=config.max_words, max_frames=config.max_frames, loose_type=config.loose,
@@ -61,7 +62,7 @@ def build(path: str, op, clip: torch.Tensor) -> tuple[Callable[[], Any], int]:
 
     config = op.model.config
     original = _original_model(path, config)
-    converted = op.model.converters["original"](original.state_dict(), config)
+    converted = op.model.converters()["original"](original.state_dict(), config)
     load_state_dict_strict(op.model, converted, origin=f"original CLIP4Clip at {path}")
     batch, frames = clip.shape[:2]
     video = clip.view(batch, 1, frames, 1, *clip.shape[2:])

@@ -60,14 +60,15 @@ def _import_original(path: str):
 
 def _original_model(path: str, config) -> torch.nn.Module:
     DRL, CLIP = _import_original(path)
-    if config.temporal_layers != 4 or config.visual_heads != config.vision_width // 64:
+    sizes = config.clip
+    if config.temporal_layers != 4 or sizes.vision_heads != sizes.vision_width // 64:
         raise SystemExit("the original hard-codes 4 temporal layers and width // 64 heads; this config differs")
     torch.manual_seed(0)
-    clip = CLIP(config.embed_dim, config.image_resolution, config.vision_layers, config.vision_width,
-                config.vision_patch_size, config.context_length, config.vocab_size, config.transformer_width,
-                config.text_heads, config.transformer_layers)
+    clip = CLIP(sizes.embed_dim, sizes.image_resolution, sizes.vision_layers, sizes.vision_width,
+                sizes.vision_patch_size, sizes.context_length, sizes.vocab_size, sizes.transformer_width,
+                sizes.transformer_heads, sizes.transformer_layers)
     args = Namespace(interaction=config.interaction, agg_module=config.agg_module,
-                     base_encoder=f"ViT-B/{config.vision_patch_size}", wti_arch=config.wti_arch, cdcr=config.cdcr,
+                     base_encoder=f"ViT-B/{sizes.vision_patch_size}", wti_arch=config.wti_arch, cdcr=config.cdcr,
                      cdcr_alpha1=config.cdcr_alpha1, cdcr_alpha2=config.cdcr_alpha2, cdcr_lambda=config.cdcr_lambda,
                      max_words=config.max_words, max_frames=config.max_frames, world_size=1, local_rank=0,
                      device="cpu")
@@ -85,7 +86,7 @@ def build(path: str, op, clip: dict[str, torch.Tensor]) -> tuple[Callable[[], An
 
     config = op.model.config
     original = _original_model(path, config)
-    converted = op.model.converters["original"](original.state_dict(), config)
+    converted = op.model.converters()["original"](original.state_dict(), config)
     load_state_dict_strict(op.model, converted, origin=f"original DRL at {path}")
     video, mask = clip["video"], clip["video_mask"]
 

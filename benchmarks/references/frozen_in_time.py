@@ -77,7 +77,7 @@ def build(path: str, op, clip: torch.Tensor) -> tuple[Callable[[], Any], int]:
 
     config = op.model.config
     original = _original_model(path, config)
-    converted = op.model.converters["original"](original.state_dict(), config)
+    converted = op.model.converters()["original"](original.state_dict(), config)
     load_state_dict_strict(op.model, converted, origin=f"original Frozen in Time at {path}")
 
     def run() -> torch.Tensor:

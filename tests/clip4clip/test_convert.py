@@ -12,13 +12,14 @@ import pytest
 import torch
 
 from vtzoo.backbones.clip import CLIPTowers, convert_openai_clip_state_dict
+from vtzoo.modeling import PartialStateDict
 from vtzoo.operators.clip4clip import CLIP4ClipModel
 from vtzoo.operators.clip4clip.convert import (
-    UntrainedHeadWarning,
     convert_openai_clip_checkpoint,
     convert_original_state_dict,
     convert_transformers_clip_checkpoint,
 )
+from vtzoo.operators.clip4clip.model import UntrainedHeadWarning
 from vtzoo.operators.clip4clip.golden import config_from_case
 from vtzoo.registry.golden import GoldenCase
 from vtzoo.registry.weights import WeightsError, load_state_dict_strict
@@ -66,7 +67,7 @@ def test_transformers_clip_matches_the_original_and_converts(golden_dir):
 
     case, config, ids, video, mask, expected = _case(golden_dir, "meanP")
     towers = convert_openai_clip_state_dict(case.original_state_dict(), prefix="clip.")
-    hf = CLIPModel(config.clip_sizes.transformers_config()).eval()
+    hf = CLIPModel(config.clip.transformers_config()).eval()
     hf.load_state_dict(towers, strict=True)  # our key layout is transformers' CLIPModel layout
     with torch.no_grad():  # transformers' own forward reproduces the original's CLIP outputs
         text = hf.get_text_features(input_ids=ids).pooler_output
@@ -94,28 +95,53 @@ def test_3d_patch_from_clip_is_the_inflated_2d_kernel(golden_dir):
     _assert_matches(expected, *_run(model, ids, video, mask))
 
 
-def test_zero_shot_heads_follow_the_initialization_trick(golden_dir):
+def _from_clip_file(openai, config, tmp_path, seed=0):
+    """A CLIP4Clip loaded from a plain OpenAI CLIP file through the one loading path."""
+    from safetensors.torch import save_file
+
+    path = tmp_path / "openai-clip.safetensors"
+    if not path.exists():
+        save_file({k: v.contiguous() for k, v in openai.items()}, str(path))
+    return CLIP4ClipModel.from_pretrained(str(path), seed=seed, **dataclasses.asdict(config))
+
+
+def test_zero_shot_heads_follow_the_initialization_trick(golden_dir, tmp_path):
     case, config, *_ = _case(golden_dir, "seqTransf")
     openai = _openai_part(case.original_state_dict())
-    width = config.transformer_width
+    width = config.clip.transformer_width
     for header in ("seqLSTM", "seqTransf", "tightTransf"):
         head_config = dataclasses.replace(config, sim_header=header)
+        converted = convert_openai_clip_checkpoint(openai, head_config)
+        assert isinstance(converted, PartialStateDict) and all(k.startswith("clip.") for k in converted)
         with pytest.warns(UntrainedHeadWarning):
-            converted = convert_openai_clip_checkpoint(openai, head_config)
-        load_state_dict_strict(CLIP4ClipModel(head_config), converted)  # complete: strict load works
+            model = _from_clip_file(openai, head_config, tmp_path)
+        heads = model.state_dict()
         positions = openai["positional_embedding"].float()
         q_weight = openai["transformer.resblocks.1.attn.in_proj_weight"].float()[:width]
         if header in ("seqLSTM", "seqTransf"):
-            torch.testing.assert_close(converted["frame_position_embeddings.weight"], positions, atol=0, rtol=0)
+            torch.testing.assert_close(heads["frame_position_embeddings.weight"], positions, atol=0, rtol=0)
         if header == "seqTransf":
-            got = converted["transformerClip.encoder.layers.1.self_attn.q_proj.weight"]
+            got = heads["transformerClip.encoder.layers.1.self_attn.q_proj.weight"]
             torch.testing.assert_close(got, q_weight, atol=0, rtol=0)
         if header == "tightTransf":
-            torch.testing.assert_close(converted["cross.position_embeddings.weight"], positions, atol=0, rtol=0)
-            got = converted["cross.transformer.encoder.layers.1.self_attn.q_proj.weight"]
+            torch.testing.assert_close(heads["cross.position_embeddings.weight"], positions, atol=0, rtol=0)
+            got = heads["cross.transformer.encoder.layers.1.self_attn.q_proj.weight"]
             torch.testing.assert_close(got, q_weight, atol=0, rtol=0)
-            assert torch.equal(converted["cross.ln_pool.weight"], torch.ones(width))
-            assert not converted["similarity_dense.bias"].any()
+            assert torch.equal(heads["cross.ln_pool.weight"], torch.ones(width))
+            assert not heads["similarity_dense.bias"].any()
+            assert heads["similarity_dense.weight"].std() == pytest.approx(0.02, rel=0.5)  # N(0, 0.02)
+
+
+def test_random_part_of_the_head_follows_the_seed(golden_dir, tmp_path):
+    case, config, *_ = _case(golden_dir, "seqLSTM")
+    openai = _openai_part(case.original_state_dict())
+    with pytest.warns(UntrainedHeadWarning):
+        first, again, other = (_from_clip_file(openai, config, tmp_path, seed) for seed in (0, 0, 1))
+    lstm = "lstm_visual.weight_ih_l0"
+    assert torch.equal(first.state_dict()[lstm], again.state_dict()[lstm])
+    assert not torch.equal(first.state_dict()[lstm], other.state_dict()[lstm])
+    clip = "clip.text_model.encoder.layers.0.self_attn.q_proj.weight"  # loaded, not drawn
+    assert torch.equal(first.state_dict()[clip], other.state_dict()[clip])
 
 
 def test_original_checkpoint_file_round_trip(golden_dir, tmp_path):
@@ -153,12 +179,12 @@ def test_openai_converter_names_unknown_keys(golden_dir):
 
 def test_towers_expose_projected_tokens(golden_dir):
     case, config, ids, *_ , expected = _case(golden_dir, "meanP")
-    towers = CLIPTowers(config.clip_sizes).eval()
+    towers = CLIPTowers(config.clip).eval()
     towers.load_state_dict(convert_openai_clip_state_dict(case.original_state_dict(), prefix="clip."))
     with torch.no_grad():
         out = towers.encode_text(ids)
     lengths = torch.tensor([7, 12, 4])  # the fixture's valid lengths: EOT is the last valid token
     assert torch.equal(out.eot_index, lengths - 1)
-    assert out.tokens.shape == (3, 12, config.embed_dim)
+    assert out.tokens.shape == (3, 12, config.clip.embed_dim)
     eot_tokens = out.tokens[torch.arange(3), lengths - 1]
     torch.testing.assert_close(eot_tokens, expected["sequence_output"].squeeze(1), atol=ATOL, rtol=0)

@@ -8,25 +8,26 @@ import json
 import pytest
 import torch
 
+import vtzoo
+from vtzoo.errors import InputError
 from vtzoo.operators.base import Embeddings, UnsupportedTask, VtzooError
 from vtzoo.operators.clip4clip.golden import config_from_case
 from vtzoo.operators.clip4clip.operator import CLIP4ClipOperator, TextTruncatedWarning
-from vtzoo.registry.cards import get_card
 from vtzoo.registry.golden import GoldenCase
 
 # vocab of the tiny tokenizer: 2 * 256 byte symbols + 4 merges + SOT + EOT
-TINY = dict(
+TINY_CLIP = dict(
     embed_dim=64, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=16, vision_heads=1,
     context_length=16, vocab_size=518, transformer_width=64, transformer_heads=1, transformer_layers=1,
-    cross_hidden_size=64, cross_num_attention_heads=2, cross_num_hidden_layers=1, max_words=8, max_frames=4,
 )
+TINY = dict(clip=TINY_CLIP, cross_hidden_size=64, cross_num_attention_heads=2, cross_num_hidden_layers=1, max_words=8,
+            max_frames=4)
+CLIP_PROMPT_IDS = [49406, 320, 1125, 539, 320, 2368, 49407]  # CLIP's published ids of "a photo of a cat"
 
 
-def _operator(tokenizer_dir=None, **changes) -> CLIP4ClipOperator:
-    torch.manual_seed(0)
-    return CLIP4ClipOperator.build(
-        get_card("clip4clip/vit-b32-zeroshot"), weights="random", tokenizer=tokenizer_dir, **{**TINY, **changes}
-    )
+def _operator(tokenizer=None, clip=None, **changes) -> CLIP4ClipOperator:
+    config = {**TINY, "clip": {**TINY_CLIP, **(clip or {})}, **changes}
+    return vtzoo.create("clip4clip", "vit-b32-zeroshot", weights="random", precision="fp32", tokenizer=tokenizer, **config)
 
 
 def test_tokenisation_is_the_original_layout(tiny_tokenizer_dir):
@@ -65,7 +66,7 @@ def test_text_errors(tiny_tokenizer_dir):
     op = _operator(tiny_tokenizer_dir)
     with pytest.raises(VtzooError, match="at least one text .got an empty list"):
         op.embed_text([])
-    with pytest.raises(TypeError, match="strings"):
+    with pytest.raises(InputError, match="list of strings, got int"):
         op.embed_text([3])
 
 
@@ -87,9 +88,8 @@ def test_video_tensor_errors():
 def test_operator_scores_like_the_original(golden_dir, name):
     case = GoldenCase.open(golden_dir / name)
     config = dataclasses.asdict(config_from_case(case.config))
-    op = CLIP4ClipOperator.build(
-        get_card("clip4clip/vit-b32-zeroshot"), weights=str(golden_dir / name / "original_state_dict.safetensors"), **config
-    )
+    weights = str(golden_dir / name / "original_state_dict.safetensors")
+    op = vtzoo.create("clip4clip", "vit-b32-zeroshot", weights=weights, precision="fp32", **config)
     inputs, expected = case.inputs(), case.outputs()
     mask = inputs["video_mask"].flatten(0, 1)
     video = inputs["video"].reshape(*mask.shape, *inputs["video"].shape[-3:])
@@ -103,12 +103,17 @@ def test_operator_scores_like_the_original(golden_dir, name):
 
 
 def test_example_video_input_fits_the_full_size_config():
-    card = get_card("clip4clip/vit-b16-zeroshot")
     with torch.device("meta"):
-        op = CLIP4ClipOperator.build(card, weights="random", device="meta")
+        op = vtzoo.create("clip4clip", "vit-b16-zeroshot", weights="random", device="meta", precision="fp32")
     example = op.example_video_input(2)
     assert example.shape == (2, 12, 3, 224, 224)
-    assert op.config.vision_patch_size == 16
+    assert op.config.clip.vision_patch_size == 16
+
+
+def test_a_partial_clip_override_keeps_the_cards_other_sizes():
+    with torch.device("meta"):
+        op = vtzoo.create("clip4clip", "vit-b16-zeroshot", weights="random", device="meta", clip={"vision_layers": 2})
+    assert (op.config.clip.vision_layers, op.config.clip.vision_patch_size, op.config.clip.vision_width) == (2, 16, 768)
 
 
 def test_real_clip_vocabulary_offline():
@@ -116,7 +121,21 @@ def test_real_clip_vocabulary_offline():
     tokenizer = vocab.load_offline_clip_tokenizer()
     if tokenizer is None:
         pytest.skip("open_clip_torch (which ships CLIP's BPE file) is not installed")
-    op = _operator(tokenizer, vocab_size=49408, max_words=10)
+    op = _operator(tokenizer, clip={"vocab_size": 49408}, max_words=10)
     ids, mask = op.tokenize(["a photo of a cat"])
-    # CLIP's published ids for this prompt: SOT 49406, EOT 49407
-    assert ids[0].tolist() == [49406, 320, 1125, 539, 320, 2368, 49407, 0, 0, 0]
+    assert ids[0].tolist() == CLIP_PROMPT_IDS + [0, 0, 0]
+
+
+@pytest.mark.parametrize("name", ["clip4clip/vit-b32-zeroshot", "drl/vit-b32-msrvtt-wti"])
+def test_card_tokenizer_falls_back_to_the_packaged_vocabulary_offline(name, hf_cache, monkeypatch):
+    """Nothing cached, no network: the cards' CLIP tokenizer is the BPE file open_clip ships."""
+    pytest.importorskip("open_clip")
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with torch.device("meta"):
+        op = vtzoo.create(name, weights="random", device="meta", precision="fp32")
+    ids, mask = op.tokenize(["a photo of a cat"])
+    assert ids.shape == (1, 32) and ids[0, :7].tolist() == CLIP_PROMPT_IDS and not ids[0, 7:].any()
+    assert mask[0].tolist() == [1] * 7 + [0] * 25

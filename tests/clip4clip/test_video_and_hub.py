@@ -8,11 +8,12 @@ import torch
 import vtzoo
 from vtzoo.backbones.clip import CLIPSizes
 
-TINY = dict(
+TINY_CLIP = dict(
     embed_dim=64, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=16, vision_heads=1,
     context_length=16, vocab_size=518, transformer_width=64, transformer_heads=1, transformer_layers=1,
-    cross_hidden_size=64, cross_num_attention_heads=2, cross_num_hidden_layers=1, max_words=8, max_frames=8,
 )
+TINY = dict(clip=TINY_CLIP, cross_hidden_size=64, cross_num_attention_heads=2, cross_num_hidden_layers=1, max_words=8,
+            max_frames=8)
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def bigbuckbunny():
 
 @pytest.mark.parametrize("header", ["seqTransf", "tightTransf"])
 def test_embed_video_from_an_mp4(bigbuckbunny, header):
-    op = vtzoo.create("clip4clip", weights="random", sim_header=header, **TINY)
+    op = vtzoo.create("clip4clip", weights="random", precision="fp32", sim_header=header, **TINY)
     emb = op.embed_video([bigbuckbunny, open(bigbuckbunny, "rb").read()])
     # 1 frame per second over 5.28 s: t = 0..5 -> 6 real frames, padded to max_frames = 8
     assert emb.mask.tolist() == [[1] * 6 + [0] * 2] * 2
@@ -41,13 +42,14 @@ def test_zero_shot_card_weights_from_the_hub(local_hub, hf_cache, tmp_path, tiny
     from safetensors.torch import save_file
     from transformers import CLIPModel
 
-    sizes = CLIPSizes(**{k: TINY[k] for k in CLIPSizes.__dataclass_fields__})
+    sizes = CLIPSizes(**TINY_CLIP)
     torch.manual_seed(0)
     hf = CLIPModel(sizes.transformers_config()).eval()
     save_file({k: v.contiguous() for k, v in hf.state_dict().items()}, str(tmp_path / "model.safetensors"))
     sha = local_hub.add_commit("test-org/tiny-clip", {"model.safetensors": tmp_path / "model.safetensors"})
     op = vtzoo.create(
-        "clip4clip", "vit-b32-zeroshot", weights=f"hf://test-org/tiny-clip@{sha}", tokenizer=tiny_tokenizer_dir, **TINY
+        "clip4clip", "vit-b32-zeroshot", weights=f"hf://test-org/tiny-clip@{sha}", tokenizer=tiny_tokenizer_dir,
+        precision="fp32", **TINY
     )
     ids, _ = op.tokenize(["the cat", "a cat"])
     video = op.example_video_input(2, 3)

@@ -11,6 +11,8 @@ import torch
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "coot"
 # the architecture of the yc2_tiny / anet_tiny cases, as create() overrides
 TINY = {"hidden_dim": 32, "num_heads": 2, "text_feature_dim": 40}
+# ... and how the tests run it: in fp32, as outputs are compared with the original's
+CREATE = {**TINY, "precision": "fp32"}
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +57,7 @@ def yc2_operator(yc2_case, tiny_bert, vocab_file):
     import vtzoo
 
     return vtzoo.create("coot", "youcook2-s3d", weights=str(yc2_case["weights"]), video_feature_dim=48,
-                        text_model=tiny_bert, tokenizer=vocab_file, **TINY)  # fmt: skip
+                        text_model=tiny_bert, tokenizer=vocab_file, **CREATE)  # fmt: skip
 
 
 def fixture_videos(inputs, layout):

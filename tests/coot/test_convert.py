@@ -13,7 +13,7 @@ from vtzoo.operators.coot.convert import (
 )
 from vtzoo.registry.weights import WeightsError
 
-from .conftest import TINY, fixture_videos
+from .conftest import CREATE, TINY, fixture_videos
 
 NETS = ("net_video_local", "net_video_global", "net_text_local", "net_text_global")
 
@@ -26,7 +26,7 @@ def _video_embedding(op, case):
 
 
 def _create(path):
-    return vtzoo.create("coot", "youcook2-s3d", weights=str(path), video_feature_dim=48, **TINY)
+    return vtzoo.create("coot", "youcook2-s3d", weights=str(path), video_feature_dim=48, **CREATE)
 
 
 def test_2020_list_format(tmp_path, yc2_case):
@@ -58,7 +58,7 @@ def test_flat_safetensors_loads_as_vtzoo_keys(yc2_case):
 def test_save_pretrained_round_trip(tmp_path, yc2_case):
     op = _create(yc2_case["weights"])
     op.model.save_pretrained(tmp_path / "saved")
-    again = vtzoo.create("coot", "youcook2-s3d", weights=str(tmp_path / "saved"))
+    again = vtzoo.create("coot", "youcook2-s3d", weights=str(tmp_path / "saved"), precision="fp32")
     assert again.config.video_feature_dim == 48
     assert torch.equal(_video_embedding(again, yc2_case), _video_embedding(op, yc2_case))
 

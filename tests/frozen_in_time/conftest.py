@@ -57,9 +57,9 @@ def standard_case() -> dict:
 
 @pytest.fixture(scope="session")
 def tiny_config(standard_case):
-    from vtzoo.operators.frozen_in_time.golden import config_from_case
+    from vtzoo.operators.frozen_in_time import FrozenInTimeConfig
 
-    return config_from_case(standard_case["config"])
+    return FrozenInTimeConfig.from_original(standard_case["config"])
 
 
 @pytest.fixture(scope="session")
@@ -129,6 +129,12 @@ def write_trainer_checkpoint(state_dict: dict, out: Path) -> Path:
             out,
         )
     return out
+
+
+@pytest.fixture()
+def trainer_file(tmp_path):
+    """``trainer_file(state_dict, name)``: ``state_dict`` written as the original trainer writes it."""
+    return lambda state_dict, name="model_best.pth.tar": write_trainer_checkpoint(state_dict, tmp_path / name)
 
 
 @pytest.fixture()

@@ -4,6 +4,7 @@ images, texts, similarity and bad input."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +12,11 @@ import torch
 import torch.nn.functional as F
 
 import vtzoo
-from vtzoo.video import VideoDecodeError
+from vtzoo.errors import InputError
 from vtzoo.registry.weights import WeightsError
+from vtzoo.video import VideoDecodeError
 
+GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "frozen_in_time"
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 # The tiny model is 32 px: the original's 256 -> crop 256 -> 224 chain, scaled down.
@@ -25,7 +28,8 @@ def released(trainer_checkpoint, tiny_overrides, vocab_file):
     """The operator loaded from a file in the original release format (pickled ConfigParser)."""
     path, markers = trainer_checkpoint
     op = vtzoo.create(
-        "frozen_in_time", weights=str(path), tokenizer=vocab_file, preprocessing=TINY_PREPROCESSING, **tiny_overrides
+        "frozen_in_time", weights=str(path), tokenizer=vocab_file, preprocessing=TINY_PREPROCESSING, precision="fp32",
+        **tiny_overrides,
     )
     assert list(markers.iterdir()) == []  # no code of the training run executed
     return op
@@ -58,7 +62,8 @@ def text_op(tiny_overrides, vocab_file):
     """Tiny towers but the real 30522-token vocabulary, so real captions can be embedded."""
     overrides = {**tiny_overrides, "text_vocab_size": 30522, "text_dim": 16, "text_hidden_dim": 32, "text_heads": 2}
     return vtzoo.create(
-        "frozen_in_time", weights="random", tokenizer=vocab_file, preprocessing=TINY_PREPROCESSING, **overrides
+        "frozen_in_time", weights="random", tokenizer=vocab_file, preprocessing=TINY_PREPROCESSING, precision="fp32",
+        **overrides,
     )
 
 
@@ -163,17 +168,17 @@ def test_missing_and_corrupt_videos(text_op, tmp_path):
 
 
 def test_empty_and_wrong_inputs(text_op):
-    with pytest.raises(ValueError, match="at least one text"):
+    with pytest.raises(InputError, match="at least one text"):
         text_op.embed_text([])
-    with pytest.raises(TypeError, match="list of strings"):
+    with pytest.raises(InputError, match="list of strings"):
         text_op.embed_text([1, 2])
-    with pytest.raises(ValueError, match="at least one video"):
+    with pytest.raises(InputError, match="empty list of videos"):
         text_op.embed_video([])
-    with pytest.raises(ValueError, match="preprocessed clip"):
+    with pytest.raises(InputError, match="<tensor>: a float tensor is taken as a preprocessed clip"):
         text_op.embed_video(torch.zeros(3, 32, 32))
-    with pytest.raises(ValueError, match="at most num_frames=4"):
+    with pytest.raises(InputError, match="<tensor>: .*at most num_frames=4"):
         text_op.embed_video(torch.zeros(1, 6, 3, 32, 32))
-    with pytest.raises(ValueError, match="expected video frames of shape"):
+    with pytest.raises(InputError, match="expected video frames of shape"):
         text_op.embed_video(torch.zeros(1, 4, 3, 64, 64))
 
 
@@ -210,7 +215,51 @@ def test_example_input_runs(text_op):
 
 def test_converted_release_round_trips_as_safetensors(released, standard_case, tmp_path, vocab_file):
     released.model.save_pretrained(tmp_path / "fit")
-    again = vtzoo.create("frozen_in_time", weights=str(tmp_path / "fit"), tokenizer=vocab_file)
+    again = vtzoo.create("frozen_in_time", weights=str(tmp_path / "fit"), tokenizer=vocab_file, precision="fp32")
     assert again.config == released.config
     emb = again.embed_video(standard_case["inputs"]["video"])
     torch.testing.assert_close(emb.pooled, standard_case["outputs"]["video_embeddings"], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("case", ["load_3f_into_8f_bilinear", "load_3f_into_8f_interp", "load_2f_into_4f_zeros",
+                                  "load_6f_into_4f_truncate"])  # fmt: skip
+def test_other_frame_counts_are_fitted_in_the_one_loading_path(case, trainer_file):
+    """A trainer file of another frame count, loaded with no operator at all (the model's own
+    from_pretrained, i.e. build_model), gets the temporal table the original computed."""
+    from safetensors.torch import load_file
+
+    from vtzoo.operators.frozen_in_time import FrozenInTimeConfig, FrozenInTimeModel
+    from vtzoo.registry.golden import GoldenCase
+
+    golden = GoldenCase.open(GOLDEN / case)
+    config = FrozenInTimeConfig.from_original(golden.config)
+    path = trainer_file(load_file(str(golden.path / "original_state_dict.safetensors")))
+    model = FrozenInTimeModel.from_pretrained(str(path), **dataclasses.asdict(config))
+    expected = golden.outputs()["loaded_temporal_embed"]
+    assert expected.shape[1] == config.num_frames != golden.original_state_dict()["video_model.temporal_embed"].shape[1]
+    torch.testing.assert_close(model.video_model.temporal_embed.detach(), expected, atol=1e-6, rtol=0)
+
+
+def test_config_from_the_original_training_config():
+    """The original repository's config file (arch.args) maps to the released architecture."""
+    from vtzoo.operators.frozen_in_time import FrozenInTimeConfig
+    from vtzoo.registry.cards import get_card
+    from vtzoo.registry.weights import config_from_dict
+
+    training_config = {
+        "name": "CC-WebVid2M-4f-pt1f",
+        "arch": {"type": "FrozenInTime", "args": {
+            "video_params": {"model": "SpaceTimeTransformer", "arch_config": "base_patch16_224", "num_frames": 4,
+                             "pretrained": True, "time_init": "zeros"},
+            "text_params": {"model": "distilbert-base-uncased", "pretrained": True, "input": "text"},
+            "projection": "minimal", "load_checkpoint": ""}},
+    }  # fmt: skip
+    card = get_card("frozen_in_time/cc-webvid2m-4f")
+    assert FrozenInTimeConfig.from_original(training_config) == config_from_dict(FrozenInTimeConfig, card.config, "card")
+    eight = FrozenInTimeConfig.from_original({**training_config["arch"]["args"], "load_temporal_fix": "bilinear",
+                                              "video_params": {"num_frames": 8}})  # fmt: skip
+    assert (eight.num_frames, eight.load_temporal_fix) == (8, "bilinear")
+    with pytest.raises(vtzoo.VtzooError, match="arch_config 'base_patch32_224' is not supported"):
+        FrozenInTimeConfig.from_original({"video_params": {"arch_config": "base_patch32_224"}, "text_params": {}})
+    with pytest.raises(vtzoo.VtzooError, match="no video_params"):
+        FrozenInTimeConfig.from_original({"arch": {"type": "FrozenInTime"}})

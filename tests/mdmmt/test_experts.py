@@ -9,10 +9,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vtzoo.operators.mdmmt.experts import audio
-from vtzoo.operators.mdmmt.experts.extractors import ClipFrameExpert, IrCsnExpert, VggishExpert
-from vtzoo.operators.mdmmt.experts.ircsn import IrCsnConfig, IrCsnModel
-from vtzoo.operators.mdmmt.experts.vggish import VggishPostprocessor
+import vtzoo
+from vtzoo.operators.mdmmt.experts.ircsn152.model import IrCsnConfig, IrCsnModel
+from vtzoo.operators.mdmmt.experts.vggish import audio
+from vtzoo.operators.mdmmt.experts.vggish.model import VggishPostprocessor
 
 from .conftest import TINY_CLIP
 
@@ -57,7 +57,7 @@ def test_pca_postprocessing_by_hand():
 
 
 def test_ircsn_last_clip_resamples_the_leftover_frames():
-    expert = IrCsnExpert(model=None, frames_per_clip=32)
+    expert = vtzoo.create("ircsn152", weights="random", layers=[1, 1, 1, 1], frames_per_clip=32)
     frames = torch.arange(70, dtype=torch.float32).view(70, 1, 1, 1).expand(70, 3, 2, 2)
     clips = expert.clip_frames(frames)  # (clips, 3, 32, 2, 2)
     assert clips.shape == (3, 3, 32, 2, 2)
@@ -78,17 +78,15 @@ def test_ircsn_tiny_shapes_and_bn_eps():
 
 
 def test_clip_expert_feeds_the_first_full_patches_of_the_228_crop():
-    from vtzoo.backbones.clip import CLIPSizes, CLIPTowers
+    from vtzoo.errors import ConfigError
 
-    torch.manual_seed(0)
-    towers = CLIPTowers(CLIPSizes(**TINY_CLIP)).eval()
-    expert = ClipFrameExpert(towers=towers, size=36)
+    expert = vtzoo.create("clip_frames", weights="random", clip=TINY_CLIP, size=36, precision="fp32")
     frames = torch.randn(3, 3, 36, 36)
     with torch.no_grad():
-        expected = towers.encode_image(frames[..., :32, :32])
-    assert torch.allclose(expert.encode_frames(frames), expected, atol=1e-6)
-    with pytest.raises(ValueError, match="ViT expects 32"):
-        expert.encode_frames(torch.randn(1, 3, 48, 48))
+        expected = expert.model.towers.encode_image(frames[..., :32, :32])
+        assert torch.allclose(expert.model(frames), expected, atol=1e-6)
+    with pytest.raises(ConfigError, match="ViT expects 32"):
+        vtzoo.create("clip_frames", weights="random", clip=TINY_CLIP, size=48)
 
 
 def test_audio_track_decoding(video_with_audio, video_without_audio):
@@ -99,19 +97,14 @@ def test_audio_track_decoding(video_with_audio, video_without_audio):
 
 
 def test_vggish_expert_timings_and_16bit_round_trip():
-    class Echo(torch.nn.Module):  # stands in for the network: returns the mean log-mel per example
-        config = type("C", (), {"embedding_size": 1})()
-
-        def forward(self, x):
-            return x.mean(dim=(1, 2, 3))[:, None]
-
-    expert = VggishExpert(model=Echo())
+    expert = vtzoo.create("vggish", weights="random", conv_channels=(4, 4, 8, 8), hidden_size=16, precision="fp32")
     tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(int(2.5 * 44100)) / 44100)
     seq = expert.embed_waveform(np.stack([tone, tone], 1), 44100)
     assert seq.timings.tolist() == [[0.0, 0.96], [0.96, 1.92]]
     quantised = np.round(tone * 32768) / 32768
-    expected = audio.waveform_to_examples(quantised, 44100).mean(dim=(1, 2, 3)).numpy()
-    assert np.allclose(seq.features[:, 0], expected, atol=1e-6)
+    with torch.no_grad():
+        expected = expert.model(audio.waveform_to_examples(quantised, 44100)).numpy()
+    assert np.allclose(seq.features, expected, atol=1e-6)
     with pytest.raises(audio.AudioTooShort):
         expert.embed_waveform(np.zeros(8000), 16000)
 
@@ -120,36 +113,41 @@ def test_clip_expert_loads_a_transformers_clip_folder(tmp_path):
     from transformers import CLIPModel
 
     from vtzoo.backbones.clip import CLIPSizes
-    from vtzoo.operators.mdmmt.experts.build import build_expert
 
     torch.manual_seed(0)
     reference = CLIPModel(CLIPSizes(**TINY_CLIP).transformers_config()).eval()
     reference.save_pretrained(tmp_path)
-    expert = build_expert("clip-frames", "CLIP", str(tmp_path), {"size": 36})
+    expert = vtzoo.create("clip_frames", weights=str(tmp_path), clip=TINY_CLIP, size=36, precision="fp32")
     frames = torch.randn(2, 3, 36, 36)
     with torch.no_grad():
         expected = reference.get_image_features(pixel_values=frames[..., :32, :32])
+        got = expert.model(frames)
     expected = getattr(expected, "pooler_output", expected)
-    assert expert.dim == 32 and torch.allclose(expert.encode_frames(frames), expected, atol=1e-5)
+    assert expert.dim == 32 and torch.allclose(got, expected, atol=1e-5)
 
 
 def test_too_short_audio_makes_a_missing_expert_with_a_warning():
+    from types import SimpleNamespace
+
     from vtzoo.operators.mdmmt.collate import ExpertSequence
-    from vtzoo.operators.mdmmt.experts.extractors import run_experts
+
+    from .conftest import TINY_MDMMT
 
     def short_audio(source):
         raise audio.AudioTooShort("audio of 0.500 s is shorter than one VGGish window (0.96 s)")
 
     def frames(source):
-        return ExpertSequence(np.ones((2, 4)), [[0.0, 1.0], [1.0, 2.0]])
+        return ExpertSequence(np.ones((2, 4)), [[0.0, 1.0], [1.0, 2.0]]), {"source": source, "backend": "pyav"}
 
+    op = vtzoo.create("mdmmt", weights="random", **TINY_MDMMT)
+    experts = {"CLIP": SimpleNamespace(extract=frames), "tf_vggish": SimpleNamespace(extract=short_audio)}
     with pytest.warns(UserWarning, match="'tf_vggish'.*missing expert"):
-        out = run_experts({"CLIP": frames, "tf_vggish": short_audio}, "clip.mp4")
-    assert list(out) == ["CLIP"]
+        out, records = op._extract(experts, "clip.mp4")
+    assert list(out) == ["CLIP"] and list(records) == ["CLIP"]
 
 
 def test_full_size_expert_networks():
-    from vtzoo.operators.mdmmt.experts.vggish import VggishConfig, VggishModel
+    from vtzoo.operators.mdmmt.experts.vggish.model import VggishConfig, VggishModel
 
     with torch.device("meta"):
         vggish = VggishModel(VggishConfig())

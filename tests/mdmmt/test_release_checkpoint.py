@@ -38,7 +38,7 @@ def test_mmt_training_checkpoint_with_its_config_object_loads_without_importing_
     marker.unlink()
     monkeypatch.delitem(sys.modules, "parse_config")
 
-    state = MdmmtModel.read_checkpoint(path)
+    state = MdmmtModel.checkpoint_reader()(path)
     assert list(state) == list(weights)
     assert all(torch.equal(state[k], weights[k]) for k in weights)
     assert not marker.exists() and "parse_config" not in sys.modules

@@ -99,7 +99,7 @@ def test_tf_npz_loads_through_registry(tmp_path):
     model = _model("a0", True)
     path = tmp_path / "movinet_a0_stream.npz"
     np.savez(path, **_tf_variables(model))
-    op = vtzoo.create("movinet/a0-stream", weights=str(path))
+    op = vtzoo.create("movinet/a0-stream", weights=str(path), precision="fp32")
     video = torch.rand(1, 3, 3, 20, 20)
     with torch.no_grad():
         torch.testing.assert_close(op.embed_video(video).extras["logits"], model(video), atol=1e-5, rtol=0)

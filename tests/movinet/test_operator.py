@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 import vtzoo
+from vtzoo.errors import InputError
 from vtzoo.operators.movinet import MovinetInputError
 from vtzoo.operators.movinet.operator import kinetics600_labels
 
@@ -21,20 +22,14 @@ BASE_WEIGHTS = GOLDEN / "a0_base" / "original_state_dict.safetensors"
 TINY = {"resize": 36, "crop": 32}  # the published 192/172 geometry, shrunk for test time
 
 
-def _tiny(op):
-    op.preprocessing.update(TINY)
-    op._preprocess = None
-    return op
-
-
 @pytest.fixture(scope="module")
 def stream_op():
-    return _tiny(vtzoo.create("movinet/a0-stream", weights=str(STREAM_WEIGHTS)))
+    return vtzoo.create("movinet/a0-stream", weights=str(STREAM_WEIGHTS), precision="fp32", preprocessing=TINY)
 
 
 @pytest.fixture(scope="module")
 def base_op():
-    return _tiny(vtzoo.create("movinet", "a0-base", weights=str(BASE_WEIGHTS)))
+    return vtzoo.create("movinet", "a0-base", weights=str(BASE_WEIGHTS), precision="fp32", preprocessing=TINY)
 
 
 @pytest.fixture(scope="module")
@@ -92,12 +87,22 @@ def test_classify_real_mp4_end_to_end(stream_op, base_op, small_mp4):
         assert all(name in kinetics600_labels() for name in names)
         scores = [score for _, score in result[0]]
         assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1
-    # the card's sampling: 5 fps, at most 50 frames, [0, 1] RGB at the crop size
+    # the card's sampling: 5 fps, at most 50 frames, [0, 1] RGB at the crop size, not padded
     clip = stream_op.load_clip(small_mp4)
-    assert clip.shape == (3, 21, 32, 32) and 0 <= clip.min() and clip.max() <= 1  # 4.004 s at 5 fps
-    emb = stream_op.embed_video([small_mp4, clip.unsqueeze(0)])
-    assert emb.pooled.shape == (2, 480)
+    frames = clip.frames
+    assert frames.shape == (21, 3, 32, 32) and 0 <= frames.min() and frames.max() <= 1  # 4.004 s at 5 fps
+    assert clip.mask.tolist() == [1] * 21
+    emb = stream_op.embed_video([small_mp4, clip, frames.permute(1, 0, 2, 3).unsqueeze(0)])
+    assert emb.pooled.shape == (3, 480)
     torch.testing.assert_close(emb.pooled[0], emb.pooled[1])
+    torch.testing.assert_close(emb.pooled[0], emb.pooled[2])
+    provenance = emb.extras["provenance"]
+    assert provenance[0]["source"] == small_mp4 and len(provenance[0]["indices"]) == 21
+    assert provenance[2]["source"] == "<tensor>"
+    # a clip decoded for another input (the card's 172 px) is refused, naming it
+    card_sized = vtzoo.create("movinet/a0-stream", weights="random").load_clip(small_mp4)
+    with pytest.raises(InputError, match=f"{small_mp4}: this clip was decoded for another operator"):
+        stream_op.embed_video([card_sized])
 
 
 def test_stream_classify_pyav_frames_matches_whole_windows(stream_op, mp4):
@@ -149,7 +154,7 @@ def test_port_checkpoint_file_without_extension(tmp_path):
     original = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(BASE_WEIGHTS)).items()}
     path = tmp_path / "modelA0_statedict_v3"
     torch.save(original, path)
-    op = vtzoo.create("movinet/a0-base", weights=str(path))
+    op = vtzoo.create("movinet/a0-base", weights=str(path), precision="fp32")
     inputs = load_file(str(GOLDEN / "a0_base" / "inputs.safetensors"))["video"]
     expected = load_file(str(GOLDEN / "a0_base" / "outputs.safetensors"))["logits"]
     torch.testing.assert_close(op.embed_video(inputs).extras["logits"], expected, atol=1e-4, rtol=0)
@@ -184,3 +189,42 @@ def test_classification_through_a_pipeline(small_mp4):
     direct = op.classify(small_mp4, top_k=5)[0]
     assert [n for n, _ in labels] == [n for n, _ in direct]
     np.testing.assert_allclose([s for _, s in labels], [s for _, s in direct], atol=1e-5)
+
+
+def test_extensionless_port_file_loads_through_the_one_loading_path(tmp_path):
+    """The family's read_checkpoint serves every caller of build_model, not only the operator."""
+    from vtzoo.operators.movinet import MovinetModel
+
+    path = tmp_path / "modelA0_statedict_v3"
+    torch.save(load_file(str(BASE_WEIGHTS)), path)
+    model = MovinetModel.from_pretrained(str(path), model_id="a0", causal=False, conv_type="3d", tf_like=True)
+    inputs = load_file(str(GOLDEN / "a0_base" / "inputs.safetensors"))["video"]
+    expected = load_file(str(GOLDEN / "a0_base" / "outputs.safetensors"))["logits"]
+    with torch.inference_mode():
+        torch.testing.assert_close(model(inputs), expected, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("variant", [f"a{i}-{m}" for i in range(6) for m in ("base", "stream")])
+def test_video_input_of_every_variant_is_its_cards_sampling_unpadded(variant):
+    from vtzoo.registry.cards import get_card
+
+    prep = get_card(f"movinet/{variant}").preprocessing
+    op = vtzoo.create(f"movinet/{variant}", weights="random", hidden_dim=16)
+    spec = op.video_input
+    assert dict(spec.sampling) == {"fps": prep["fps"], "max_frames": prep["frames"], "pad": False}
+    assert (spec.preprocess.resize, spec.preprocess.crop) == (prep["resize"], prep["crop"])
+    assert spec.preprocess.mean is None  # RGB in [0, 1], no normalisation
+    assert op.example_video_input(1).shape == (1, 3, prep["frames"], prep["crop"], prep["crop"])
+
+
+def test_config_from_the_ports_arguments():
+    from vtzoo.operators.movinet import MovinetConfig
+
+    port = MovinetConfig.from_original({"name": "A2", "causal": True, "pretrained": True, "conv_type": "3d"})
+    # pretrained=True forces what the port forces for its released stream weights
+    assert (port.model_id, port.causal, port.conv_type, port.tf_like, port.num_classes) == ("a2", True, "2plus1d", True, 600)
+    case = {"variant": "a1", "mode": "stream", "constructor": {"conv_type": "3d", "tf_like": False, "num_classes": 7}}
+    assert MovinetConfig.from_original(case) == MovinetConfig(model_id="a1", causal=True, conv_type="3d", tf_like=False,
+                                                              num_classes=7)  # fmt: skip
+    with pytest.raises(vtzoo.VtzooError, match="names no architecture"):
+        MovinetConfig.from_original({"causal": True})

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from vtzoo.errors import InputError
 from vtzoo.pipelines import Pipeline, PipelineError
 
 
@@ -63,16 +64,29 @@ def test_a_failing_batch_is_retried_item_by_item(monkeypatch):
         def call_batch(self, rows):
             calls.append(len(rows))
             if any(v == 5 for (v,) in rows):
-                raise RuntimeError("corrupt item 5")
+                raise InputError("corrupt item", source="item 5")
             return [v * 2 for (v,) in rows]
 
-    monkeypatch.setitem(ops._BUILTIN, "test.double", lambda context: BatchOp())
+    monkeypatch.setitem(ops._BUILTIN, "test.double", lambda context, step: BatchOp())
     pipe = Pipeline("x").map("x", "y", "test.double", batch_size=4, on_error="skip").output("x", "y")
     result = pipe.run(range(10), progress=False)
     assert result.column("x") == [0, 1, 2, 3, 4, 6, 7, 8, 9]
     assert result.column("y") == [0, 2, 4, 6, 8, 12, 14, 16, 18]
     assert [f.index for f in result.failures] == [5]
     assert calls[:2] == [4, 4] and calls.count(1) == 4  # the batch with item 5 re-ran one by one
+
+
+def test_a_programming_error_stops_the_run_instead_of_failing_every_row():
+    calls = []
+
+    def buggy(x):
+        calls.append(x)
+        return x.no_such_attribute  # AttributeError: a bug, not a bad row
+
+    pipe = Pipeline("x").map("x", "y", buggy, on_error="skip", name="buggy").output("y")
+    with pytest.raises(PipelineError, match=r"input 0 .*step 'buggy'.*AttributeError"):
+        pipe.run(range(10), progress=False)
+    assert calls == [0]
 
 
 def test_flat_map_and_filter_expand_and_drop_in_order():
@@ -165,7 +179,7 @@ def test_a_killed_job_resumes_without_losing_or_repeating_work(tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done_before = {int(k) for k in _done_keys(store)}
+    done_before = {int(k.rsplit("|", 1)[1]) for k in _done_keys(store)}  # key: pipeline fingerprint|item
     assert 8 <= len(done_before) < 30, "the job must be killed mid-run"
     assert not out.exists()
 

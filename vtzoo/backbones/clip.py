@@ -27,6 +27,7 @@ What the towers compute (the OpenAI computation):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -41,8 +42,10 @@ __all__ = [
     "CLIPSizes",
     "CLIPTowers",
     "TextFeatures",
+    "OPENAI_RELEASES",
     "VIT_B_16",
     "VIT_B_32",
+    "VIT_L_14",
     "OPENAI_CLIP_MEAN",
     "OPENAI_CLIP_STD",
     "convert_openai_clip_state_dict",
@@ -50,6 +53,7 @@ __all__ = [
     "convert_openai_resblock",
     "is_openai_clip_state_dict",
     "sizes_from_transformers_state_dict",
+    "tiny_sizes",
 ]
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -63,8 +67,8 @@ _LOGIT_SCALE_INIT = math.log(1 / 0.07)
 class CLIPSizes:
     """OpenAI-style sizes of a ViT CLIP. Defaults: ViT-B/32.
 
-    Attention heads are ``width // 64`` on both towers in OpenAI's code; ``vision_heads`` /
-    ``transformer_heads`` are kept explicit so a config states them.
+    Attention heads are ``width // 64`` on both towers in OpenAI's code: ``vision_heads`` /
+    ``transformer_heads`` left out (None) follow that rule, and are stated after construction.
     """
 
     embed_dim: int = 512
@@ -72,12 +76,32 @@ class CLIPSizes:
     vision_layers: int = 12
     vision_width: int = 768
     vision_patch_size: int = 32
-    vision_heads: int = 12
+    vision_heads: int | None = None
     context_length: int = 77
     vocab_size: int = 49408
     transformer_width: int = 512
-    transformer_heads: int = 8
+    transformer_heads: int | None = None
     transformer_layers: int = 12
+
+    def __post_init__(self) -> None:
+        for tower, width_field in (("vision", "vision_width"), ("transformer", "transformer_width")):
+            heads_field, width = f"{tower}_heads", getattr(self, width_field)
+            if getattr(self, heads_field) is None:
+                setattr(self, heads_field, width // 64)
+            heads = getattr(self, heads_field)
+            if heads < 1 or width % heads:
+                raise ValueError(f"CLIP {heads_field}={heads} must be a positive divisor of {width_field}={width}")
+        if self.image_resolution % self.vision_patch_size:
+            raise ValueError(
+                f"CLIP image_resolution={self.image_resolution} is not a multiple of vision_patch_size={self.vision_patch_size}"
+            )
+
+    @classmethod
+    def of_release(cls, name: str) -> "CLIPSizes":
+        """The sizes of an OpenAI CLIP release by its name in OpenAI's ``clip.load`` (``"ViT-B/32"``)."""
+        if name not in OPENAI_RELEASES:
+            raise ValueError(f"unknown OpenAI CLIP release {name!r}; known: {', '.join(OPENAI_RELEASES)}")
+        return dataclasses.replace(OPENAI_RELEASES[name])
 
     @classmethod
     def from_openai_state_dict(cls, state_dict: Mapping[str, torch.Tensor], prefix: str = "") -> "CLIPSizes":
@@ -144,6 +168,9 @@ class CLIPSizes:
 
 VIT_B_32 = CLIPSizes()
 VIT_B_16 = CLIPSizes(vision_patch_size=16)
+VIT_L_14 = CLIPSizes(embed_dim=768, vision_layers=24, vision_width=1024, vision_patch_size=14, transformer_width=768)
+# the ViT releases of OpenAI's clip.load, by name (the originals' --pretrained_clip_name / --base_encoder)
+OPENAI_RELEASES = {"ViT-B/32": VIT_B_32, "ViT-B/16": VIT_B_16, "ViT-L/14": VIT_L_14}
 
 
 @dataclass
@@ -359,4 +386,15 @@ def sizes_from_transformers_state_dict(state_dict: Mapping[str, torch.Tensor], p
         transformer_width=width,
         transformer_heads=width // 64,
         transformer_layers=count("text_model"),
+    )
+
+
+def tiny_sizes(like: CLIPSizes) -> CLIPSizes:
+    """A one-layer, 64-wide CLIP with ``like``'s patch size and CLIP's real vocabulary (so the real
+    tokenizer feeds it): the same code paths as the full model, in milliseconds."""
+    patch = like.vision_patch_size
+    return CLIPSizes(
+        embed_dim=64, image_resolution=2 * patch, vision_layers=1, vision_width=64, vision_patch_size=patch,
+        vision_heads=1, context_length=16, vocab_size=like.vocab_size, transformer_width=64, transformer_heads=1,
+        transformer_layers=1,
     )

@@ -63,7 +63,7 @@ def offline_clip_tokenizer_dir(cache_dir: str | None = None) -> Path | None:
     bpe = packaged_bpe_file()
     if bpe is None:
         return None
-    from vtzoo.folder_search import default_cache_dir
+    from vtzoo.cache import default_cache_dir
 
     out = Path(cache_dir) if cache_dir else default_cache_dir() / "clip-bpe-16e6"
     if not (out / "vocab.json").is_file() or not (out / "merges.txt").is_file():
@@ -79,25 +79,3 @@ def load_offline_clip_tokenizer():
     from transformers import CLIPTokenizer
 
     return CLIPTokenizer.from_pretrained(str(folder), model_max_length=77)
-
-
-def load_clip_tokenizer(repo: str, revision: str | None = None):
-    """CLIP's tokenizer for a card's ``tokenizer: {repo, revision}``, without needless network calls.
-
-    Order: the Hub cache (no request), then the packaged BPE vocabulary (OpenAI's CLIP releases
-    all share it), then a download of ``repo@revision``. An error says what to install or pass.
-    """
-    from huggingface_hub import try_to_load_from_cache
-    from transformers import CLIPTokenizer
-
-    cached = [try_to_load_from_cache(repo, name, revision=revision) for name in ("vocab.json", "merges.txt")]
-    if all(isinstance(path, str) for path in cached):
-        # from files, not from the repo name: transformers would quietly build an empty
-        # tokenizer for a repo whose files are missing
-        return CLIPTokenizer(vocab=cached[0], merges=cached[1])
-    offline = load_offline_clip_tokenizer()
-    if offline is not None:
-        return offline
-    from vtzoo.registry.weights import load_tokenizer
-
-    return load_tokenizer({"tokenizer": {"repo": repo, "revision": revision}})

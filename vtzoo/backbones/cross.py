@@ -1,4 +1,4 @@
-"""The ``module_cross`` pieces shared by CLIP4Clip and DRL, on transformers' CLIP layers.
+"""The heads CLIP4Clip and DRL share over per-frame CLIP features, on transformers' CLIP layers.
 
 * :class:`TemporalTransformer` — CLIP4Clip's ``transformerClip`` (seqTransf head) and DRL's
   temporal module: pre-LN residual attention blocks (QuickGELU MLP of width 4x) whose LayerNorms
@@ -12,6 +12,11 @@
 The blocks are transformers ``CLIPEncoderLayer`` s; the original keys (``resblocks.N.attn.in_proj_*``,
 ``ln_1``, ``mlp.c_fc``, ...) are mapped by :func:`convert_original_transformer` /
 :func:`convert_original_cross_encoder`.
+
+Around them, what both originals compute the same way: the temporal modules ``seqTransf``
+(:func:`seq_transformer`) and ``seqLSTM`` (:func:`seq_lstm`), both residual; the masked video
+vector (:func:`pool_frames`); and the initialisation their heads get before fine-tuning from CLIP
+(:func:`init_weights_like_original`, :func:`start_from_clip_text`).
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from typing import Mapping
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import CLIPTextConfig
-from transformers.models.clip.modeling_clip import CLIPEncoder
+from transformers.models.clip.modeling_clip import CLIPEncoder, CLIPTextModel
 
 from vtzoo.backbones.clip import convert_openai_resblock
 
@@ -32,6 +38,13 @@ __all__ = [
     "additive_key_mask",
     "convert_original_cross_encoder",
     "convert_original_transformer",
+    "init_weights_like_original",
+    "l2_normalise",
+    "masked_mean",
+    "pool_frames",
+    "seq_lstm",
+    "seq_transformer",
+    "start_from_clip_text",
     "MASK_VALUE",
     "TF_LAYER_NORM_EPS",
 ]
@@ -107,6 +120,82 @@ class CrossEncoder(nn.Module):
         hidden = self.transformer(self.dropout(x + self.position_embeddings(positions)), mask)
         pooled = self.activation(self.dense(self.ln_pool(hidden)[:, 0]))
         return hidden, pooled
+
+
+# -- temporal modules and pooling --------------------------------------------------------------
+def seq_transformer(
+    frames: torch.Tensor, mask: torch.Tensor, positions: nn.Embedding, transformer: TemporalTransformer
+) -> torch.Tensor:
+    """``seqTransf``: frame position embeddings (ids 0..T-1 whatever the mask) + the temporal
+    transformer, residual to the frames as they came in. (B, T, D) -> (B, T, D)."""
+    if frames.shape[1] > positions.num_embeddings:
+        raise ValueError(f"seqTransf has {positions.num_embeddings} frame positions, got {frames.shape[1]} frames")
+    ids = torch.arange(frames.shape[1], device=frames.device)
+    return transformer(frames + positions(ids), mask) + frames
+
+
+def seq_lstm(lstm: nn.LSTM, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``seqLSTM``: the LSTM over each video's valid frames only (packed by length), residual.
+
+    After a video's length the output is zeros (from unpacking) up to the longest length in the
+    batch and the input frames beyond it, as in the originals; then the frames are added.
+    """
+    lengths = mask.long().sum(dim=-1)
+    if bool((lengths == 0).any()):
+        raise ValueError("seqLSTM needs at least one valid frame per video (a video_mask row is all zeros)")
+    packed = pack_padded_sequence(frames, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    out, _ = pad_packed_sequence(lstm(packed)[0], batch_first=True)
+    out = torch.cat([out, frames[:, out.shape[1] :]], dim=1)
+    return out + frames
+
+
+def l2_normalise(x: torch.Tensor) -> torch.Tensor:
+    # plain division (no epsilon), as the originals: an all-zero vector gives NaN there too
+    return x / x.norm(dim=-1, keepdim=True)
+
+
+def masked_mean(frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the valid frames, (B, T, D) -> (B, D); a video without one divides by 1."""
+    weights = mask.to(torch.float32).unsqueeze(-1)
+    count = weights.sum(dim=1)
+    count = torch.where(count == 0, torch.ones_like(count), count)
+    return (frames * weights).sum(dim=1) / count
+
+
+def pool_frames(frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The video vector both originals score with: L2-normalised frames, masked mean, L2-normalised."""
+    return l2_normalise(masked_mean(l2_normalise(frames), mask))
+
+
+# -- the originals' initialisation before fine-tuning --------------------------------------------
+@torch.no_grad()
+def init_weights_like_original(module: nn.Module) -> None:
+    """The originals' ``init_weights`` over ``module``'s submodules: N(0, 0.02) Linear / Embedding
+    weights, zero biases, unit LayerNorms; an LSTM gets PyTorch's default draw. Random draws come
+    from torch's global generator (seeded by the caller)."""
+    for sub in module.modules():
+        if isinstance(sub, (nn.Linear, nn.Embedding)):
+            sub.weight.normal_(mean=0.0, std=0.02)
+        if isinstance(sub, nn.Linear) and sub.bias is not None:
+            sub.bias.zero_()
+        if isinstance(sub, nn.LayerNorm):
+            sub.weight.fill_(1.0)
+            sub.bias.zero_()
+        if isinstance(sub, nn.LSTM):
+            sub.reset_parameters()
+
+
+@torch.no_grad()
+def start_from_clip_text(text_model: CLIPTextModel, positions: nn.Embedding | None = None,
+                         transformer: TemporalTransformer | None = None) -> None:
+    """The originals' "initialization trick": ``positions`` <- CLIP's text position embedding and
+    the blocks of ``transformer`` <- the first text blocks (blocks beyond the text tower's depth
+    keep their initialisation)."""
+    if positions is not None:
+        positions.weight.copy_(text_model.embeddings.position_embedding.weight)
+    if transformer is not None:
+        for block, text_block in zip(transformer.encoder.layers, text_model.encoder.layers):
+            block.load_state_dict(text_block.state_dict())
 
 
 # -- converters ---------------------------------------------------------------------------------

@@ -39,37 +39,48 @@ def add_operator_args(parser: argparse.ArgumentParser, default_op: str | None = 
         help="card name, hf://org/repo@rev, a local folder, a checkpoint file, or 'random' (default: the card's)",
     )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default=None, choices=("fp32", "bf16", "fp16", "auto"),
+                        help="numeric precision (default: auto, bf16 where the device computes it natively)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of weights='random' (default: 0)")
     parser.add_argument("--set", dest="config", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config field of the variant (repeatable)")
+                        help="override a config field or option of the operator (repeatable)")
+
+
+def operator_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """``vtzoo.create`` keyword arguments from the operator flags (only those given)."""
+    given = {"weights": args.weights, "precision": args.precision, "seed": args.seed}
+    arguments = {k: v for k, v in given.items() if v is not None}
+    if args.device != "cpu":
+        arguments["device"] = args.device
+    return {**arguments, **parse_config(args.config)}
 
 
 def create_operator(args: argparse.Namespace):
     import vtzoo
 
-    return vtzoo.create(args.op, args.variant, weights=args.weights, device=args.device, **parse_config(args.config))
+    return vtzoo.create(args.op, args.variant, **operator_arguments(args))
 
 
-def load_pipeline(spec: str, overrides: Sequence[str], db: str | None = None):
-    from vtzoo.pipelines import Pipeline, PipelineSpec
+def load_spec(spec: str, overrides: Sequence[str], db: str | None = None):
+    """A catalog name or YAML file as a PipelineSpec, with ``STEP.KEY=VALUE`` overrides and the database."""
+    from vtzoo.pipelines import PipelineSpec
     from vtzoo.pipelines.catalog import catalog_path
 
-    data = PipelineSpec.from_yaml(catalog_path(spec)).to_dict()
-    steps = {step["name"]: step for step in data["steps"]}
+    pipeline_spec = PipelineSpec.from_yaml(catalog_path(spec))
     for pair in overrides:
         target, sep, value = pair.partition("=")
         step_name, dot, key = target.partition(".")
-        if not sep or not dot or step_name not in steps:
-            raise SystemExit(f"vtzoo: --set expects STEP.KEY=VALUE with STEP one of {', '.join(steps)}, got {pair!r}")
-        value_parsed = parse_config([f"x={value}"])["x"]
-        if key in ("batch_size", "workers", "on_error"):
-            steps[step_name][key] = value_parsed
-        else:
-            steps[step_name].setdefault("params", {})[key] = value_parsed
-    if db is not None:
-        for step in data["steps"]:
-            if str(step["op"]).startswith("index."):
-                step.setdefault("params", {})["db"] = db
-    return Pipeline.from_spec(PipelineSpec.from_dict(data))
+        if not sep or not dot:
+            raise SystemExit(f"vtzoo: --set expects STEP.KEY=VALUE, got {pair!r}")
+        pipeline_spec = pipeline_spec.override(step_name, **{key: parse_config([f"x={value}"])["x"]})
+    return pipeline_spec.with_database(db) if db is not None else pipeline_spec
+
+
+def load_pipeline(spec: str, overrides: Sequence[str], db: str | None = None):
+    """:func:`load_spec` as a ready Pipeline."""
+    from vtzoo.pipelines import Pipeline
+
+    return Pipeline.from_spec(load_spec(spec, overrides, db))
 
 
 def report_run(result) -> None:
@@ -89,7 +100,7 @@ def report_failures(failures: dict[str, str]) -> None:
 def jsonable(value: Any) -> Any:
     import torch
 
-    from vtzoo.operators.base import Embeddings
+    from vtzoo.embeddings import Embeddings
 
     if isinstance(value, Embeddings):
         return {"pooled": value.pooled.tolist()}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -164,6 +164,12 @@ def _read_caption_pairs(directory: Path) -> list[tuple[str, str]]:
 class EvalReport:
     metrics: dict
     failures: list
+    # what the metrics were computed from, for per-query reports: scores (n_captions, n_videos),
+    # videos[j] the path of column j, captions[i] the text of row i and caption_video[i] its video
+    scores: torch.Tensor | None = None
+    videos: list[str] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)
+    caption_video: list[int] = field(default_factory=list)
 
 
 def evaluate_retrieval(pipe, dataset: str | Path, text_batch_size: int = 64, progress: bool = True) -> EvalReport:
@@ -171,7 +177,7 @@ def evaluate_retrieval(pipe, dataset: str | Path, text_batch_size: int = 64, pro
     captions with the same operator, score with its own similarity, and compute R@K / MdR / MnR.
 
     A video that fails is reported and left out together with its captions."""
-    from vtzoo.operators.base import Embeddings
+    from vtzoo.embeddings import Embeddings
     from vtzoo.pipelines.pipeline import Pipeline
     from vtzoo.pipelines.spec import PipelineSpec
 
@@ -191,12 +197,12 @@ def evaluate_retrieval(pipe, dataset: str | Path, text_batch_size: int = 64, pro
         raise EvaluationError(f"no video of {dataset} could be embedded")
     new_index = {old: new for new, old in enumerate(kept)}
     captions = [(c, new_index[v]) for c, v in zip(data.captions, data.caption_video) if v in new_index]
-    operator_name = embed.op.split(".", 1)[0]
-    op = videos_pipe._context.find_operator(operator_name, embed.params.get("variant"))
+    op = videos_pipe._context.step_operator(embed)
     video_emb = Embeddings.concat([embedded[str(data.videos[i])] for i in kept])
     texts = [c for c, _ in captions]
     text_emb = Embeddings.concat([op.embed_text(texts[i : i + text_batch_size]) for i in range(0, len(texts), text_batch_size)])
     scores = op.similarity(text_emb, video_emb)
     metrics = retrieval_metrics(scores, [v for _, v in captions])
     metrics["counts"] = {"videos": len(kept), "captions": len(texts), "failed_videos": len(data.videos) - len(kept)}
-    return EvalReport(metrics=metrics, failures=[str(f) for f in result.failures])
+    return EvalReport(metrics=metrics, failures=[str(f) for f in result.failures], scores=scores,
+                      videos=[str(data.videos[i]) for i in kept], captions=texts, caption_video=[v for _, v in captions])

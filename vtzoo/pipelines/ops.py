@@ -6,7 +6,11 @@
   the rest (``variant``, ``weights``, config overrides) build the operator, once per pipeline,
   shared by every step that names the same one.
 * built-in ops registered with :func:`pipeline_op`: ``video.decode``, ``video.frames``,
-  ``video.windows``, ``index.upsert``, ``index.search``, ``value.*`` filters.
+  ``video.windows``, ``value.*`` filters, and ``index.upsert``, ``index.search``
+  (:mod:`vtzoo.pipelines.index_ops`).
+
+Every step's params are checked when the spec is loaded (:func:`check_step`), naming the step and
+the field with the nearest valid one, before any model is built or video decoded.
 
 A spec can only name these (it never imports arbitrary code); the builder API also takes a
 Python callable.
@@ -14,17 +18,18 @@ Python callable.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from vtzoo.operators.base import Embeddings, Operator
-from vtzoo.pipelines.spec import SpecError
+from vtzoo.errors import did_you_mean
+from vtzoo.pipelines.spec import SpecError, Step
 
 OPERATOR_TASKS = ("embed_video", "embed_text", "classify")
-OPERATOR_PARAMS = ("variant", "weights", "device")
+# params of an operator step that say which operator to build (the rest: options, config, task kwargs)
+OPERATOR_PARAMS = ("variant", "weights", "device", "precision", "batch_size", "seed")
 
 
 class PipelineOp:
@@ -57,10 +62,27 @@ class CallableOp(PipelineOp):
 
 
 _BUILTIN: dict[str, Callable[..., PipelineOp]] = {}
+# modules whose ops register themselves with @pipeline_op when imported (imported on first use,
+# like the operator families: this module imports none of them)
+BUILTIN_OP_MODULES = ("vtzoo.pipelines.index_ops",)
+_builtin_loaded = False
+
+
+def builtin_ops() -> dict[str, Callable[..., PipelineOp]]:
+    """Every registered built-in op factory, by name."""
+    global _builtin_loaded
+    if not _builtin_loaded:
+        import importlib
+
+        _builtin_loaded = True
+        for module in BUILTIN_OP_MODULES:
+            importlib.import_module(module)
+    return _BUILTIN
 
 
 def pipeline_op(name: str) -> Callable[[Callable[..., PipelineOp]], Callable[..., PipelineOp]]:
-    """Register a built-in op factory: ``factory(context, **params) -> PipelineOp``."""
+    """Register a built-in op factory: ``factory(context, step, **params) -> PipelineOp``
+    (``step`` is the :class:`Step` being built, for ops that look at their neighbours)."""
 
     def decorator(factory: Callable[..., PipelineOp]) -> Callable[..., PipelineOp]:
         _BUILTIN[name] = factory
@@ -73,7 +95,7 @@ def known_ops() -> list[str]:
     from vtzoo.registry.operators import list_operators
 
     tasks = [f"{name}.{task}" for name in list_operators() for task in _operator_methods(name)]
-    return sorted(set(_BUILTIN) | set(tasks))
+    return sorted(set(builtin_ops()) | set(tasks))
 
 
 def _operator_methods(name: str) -> tuple[str, ...]:
@@ -85,7 +107,7 @@ def _operator_methods(name: str) -> tuple[str, ...]:
 
 def check_op_name(name: str, where: str) -> None:
     """Fail early (before any model is built) on a name that is not a registered op."""
-    if name in _BUILTIN:
+    if name in builtin_ops():
         return
     operator, _, task = name.partition(".")
     from vtzoo.registry.operators import UnknownOperator, get_operator_class
@@ -96,59 +118,96 @@ def check_op_name(name: str, where: str) -> None:
         operator = ""
     if operator and task in _operator_methods(operator):
         return
-    close = difflib.get_close_matches(name, known_ops(), n=3, cutoff=0.5)
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    raise SpecError(where, "op", f"unknown op {name!r}.{hint}")
+    raise SpecError(where, "op", f"unknown op {name!r}.{did_you_mean(name, known_ops())}")
+
+
+def accepted_params(name: str) -> tuple[str, ...] | None:
+    """The params a step running op ``name`` may set (None: any, for a Python callable)."""
+    if name in builtin_ops():
+        return _builtin_params(builtin_ops()[name])
+    from vtzoo.registry.operators import get_operator_class
+
+    operator, _, task = name.partition(".")
+    cls = get_operator_class(operator)
+    # the method's first argument is the row's value, not a param
+    method = [n for n in inspect.signature(getattr(cls, task)).parameters if n != "self"][1:]
+    return tuple(dict.fromkeys(OPERATOR_PARAMS + cls.option_fields() + cls.config_fields() + tuple(method)))
+
+
+def _builtin_params(factory: Callable[..., PipelineOp]) -> tuple[str, ...]:
+    params = inspect.signature(factory).parameters
+    names = tuple(n for n, p in params.items() if n not in ("context", "step") and p.kind is not p.VAR_KEYWORD)
+    return names + tuple(getattr(factory, "extra_params", ()))
+
+
+def check_step(op: str, params: dict[str, Any], where: str) -> None:
+    """The op exists and every param is one it takes; else a SpecError naming step and field."""
+    check_op_name(op, where)
+    accepted = accepted_params(op)
+    for key in params:
+        if key not in accepted:
+            raise SpecError(where, f"params.{key}", f"{op} takes no parameter {key!r}.{did_you_mean(key, accepted, cutoff=0.6)} "
+                                                    f"It takes: {', '.join(accepted)}")
 
 
 class OpContext:
     """What the ops of one pipeline share: built operators and open vector indexes."""
 
     def __init__(self) -> None:
+        self.steps: dict[str, Step] = {}  # the spec's steps by name, set by the engine
         self._operators: dict[tuple, Operator] = {}
         self._indexes: dict[tuple, Any] = {}
         self._lock = threading.Lock()
 
-    def operator(self, name: str, variant: str | None = None, weights: Any = None, device: str = "cpu", **config: Any) -> Operator:
+    def operator(self, name: str, variant: str | None = None, **arguments: Any) -> Operator:
+        """The operator ``vtzoo.create(name, variant, **arguments)``, built once per pipeline."""
         import vtzoo
 
-        key = (name, variant, repr(weights), device, repr(sorted(config.items())))
+        key = (name, variant, repr(sorted(arguments.items())))
         with self._lock:
             if key not in self._operators:
-                self._operators[key] = vtzoo.create(name, variant, weights=weights, device=device, **config)
+                self._operators[key] = vtzoo.create(name, variant, **arguments)
             return self._operators[key]
 
-    def find_operator(self, name: str, variant: str | None = None, weights: Any = None) -> Operator:
-        """An operator this pipeline already built (e.g. the one that embedded the query), else a new one."""
-        with self._lock:
-            for (built_name, built_variant, *_), op in self._operators.items():
-                if built_name == name and (variant is None or built_variant in (None, variant)):
-                    return op
-        return self.operator(name, variant, weights=weights)
+    def step_operator(self, step: Step) -> Operator:
+        """The operator an operator step (``<operator>.<task>``) runs, built from its params."""
+        operator, _, task = str(step.op).partition(".")
+        _, arguments = split_step_params(step.op, step.params)
+        return self.operator(operator, **arguments)
 
-    def index(self, uri: str) -> Any:
+    def built_operator(self, fingerprint: str) -> Operator | None:
+        """The operator of this pipeline whose fingerprint is ``fingerprint`` (None if none is)."""
+        with self._lock:
+            return next((op for op in self._operators.values() if op.fingerprint == fingerprint), None)
+
+    def index(self, uri: str, create: bool = True) -> Any:
         from vtzoo.pipelines.index import VectorIndex
 
         with self._lock:
             if uri not in self._indexes:
-                self._indexes[uri] = VectorIndex(uri)
+                self._indexes[uri] = VectorIndex(uri, create=create)
             return self._indexes[uri]
 
 
-def resolve_op(op: str | Callable[..., Any], params: dict[str, Any], context: OpContext) -> PipelineOp:
-    if callable(op):
-        return CallableOp(op, dict(params))
-    if op in _BUILTIN:
-        return _BUILTIN[op](context, **params)
-    operator, _, task = op.partition(".")
+def split_step_params(op: str, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An operator step's params as (task kwargs, ``vtzoo.create`` arguments)."""
     from vtzoo.registry.operators import get_operator_class
 
-    # params the task method takes (e.g. classify's top_k) go to the call; the rest build the operator
+    operator, _, task = op.partition(".")
     accepted = set(inspect.signature(getattr(get_operator_class(operator), task)).parameters) - {"self"}
     task_kwargs = {k: v for k, v in params.items() if k in accepted and k not in OPERATOR_PARAMS}
-    settings = {k: params[k] for k in OPERATOR_PARAMS if k in params}
-    config = {k: v for k, v in params.items() if k not in OPERATOR_PARAMS and k not in task_kwargs}
-    return OperatorTaskOp(context.operator(operator, **settings, **config), task, **task_kwargs)
+    return task_kwargs, {k: v for k, v in params.items() if k not in task_kwargs}
+
+
+def resolve_op(step: Step, context: OpContext, params: dict[str, Any] | None = None) -> PipelineOp:
+    """The ready op of ``step``; ``params`` (default: the step's) may hold what the engine bound."""
+    params = step.params if params is None else params
+    if callable(step.op):
+        return CallableOp(step.op, dict(params))
+    if step.op in builtin_ops():
+        return builtin_ops()[step.op](context, step, **params)
+    task_kwargs, _ = split_step_params(step.op, params)
+    return OperatorTaskOp(context.step_operator(step), step.op.partition(".")[2], **task_kwargs)
 
 
 class OperatorTaskOp(PipelineOp):
@@ -173,41 +232,65 @@ class OperatorTaskOp(PipelineOp):
             return [self.call(*row) for row in rows]
         result = self.method([row[0] for row in rows], **self.task_kwargs)
         if isinstance(result, Embeddings):
+            # what made them travels with them: the index keys its collection and rows by it
+            result.extras.update(operator=self.operator.name, variant=self.operator.variant,
+                                 fingerprint=self.operator.fingerprint)
             return [result[i] for i in range(len(result))]
         return list(result)
 
 
 # -- built-in ops -----------------------------------------------------------------------------
 @pipeline_op("video.decode")
-def _video_decode(context: OpContext, preprocess: Any = None, **sampling: Any) -> PipelineOp:
-    """path (or bytes/array) [, start, end] -> VideoClip, decoded and preprocessed.
+def _video_decode(context: OpContext, step: Step, preprocess: Any = None, backend: str | None = None,
+                  **sampling: Any) -> PipelineOp:
+    """path (or bytes/array) [, start, end] -> VideoClip, decoded and preprocessed for an operator.
 
-    ``preprocess`` is a card name (its preprocessing and frame sampling are used) or a mapping
-    of Preprocess fields; ``sampling`` takes load_video's arguments (num_frames, fps, max_frames,
-    backend, ...) and overrides the card's.
+    By default for the operator step that reads this step's output (``for: <step>`` names another),
+    with that operator's own input spec (:attr:`Operator.video_input`): the spec names its model
+    once. ``sampling`` (``num_frames``, ``fps``, ``max_frames``, ``sampling``, ``pad``) overrides
+    the operator's rule. Without an operator step, ``preprocess`` is a card name or a mapping of
+    Preprocess fields.
     """
-    from vtzoo.video import Preprocess, load_video, sampling_from_card
+    from vtzoo.video import VideoInputSpec
 
-    pre = None
-    if isinstance(preprocess, str):
+    target = sampling.pop("for", None)
+    consumer = context.steps.get(target) if target else _consumer_of(step, context)
+    if target and consumer is None:
+        raise SpecError(f"step '{step.name}'", "params.for", f"names no step of this pipeline: {target!r}")
+    if consumer is not None and preprocess is None:
+        spec = context.step_operator(consumer).video_input
+        if spec is None:
+            raise SpecError(f"step '{step.name}'", "params.for", f"step '{consumer.name}' ({consumer.op}) reads features, not video")
+    elif isinstance(preprocess, str):
         from vtzoo.registry.cards import get_card
 
-        card_prep = get_card(preprocess).preprocessing
-        pre = Preprocess.from_card(card_prep)
-        if not {"num_frames", "fps", "indices"} & set(sampling):
-            sampling = {**sampling_from_card(card_prep), **sampling}
-    elif isinstance(preprocess, dict):
-        pre = Preprocess.from_card(preprocess)
+        spec = VideoInputSpec.from_card(get_card(preprocess).preprocessing)
+    else:
+        spec = VideoInputSpec.from_card(dict(preprocess or {"frames": sampling.get("num_frames") or 8}))
+    spec = spec.replace(**sampling)
 
     def decode(source: Any, start: float | None = None, end: float | None = None) -> Any:
-        window = {k: v for k, v in (("start", start), ("end", end)) if v is not None}
-        return load_video(source, preprocess=pre, **sampling, **window)
+        return spec.load(source, start=start, end=end, backend=backend)
 
     return CallableOp(decode, {})
 
 
+_video_decode.extra_params = ("for", "num_frames", "fps", "max_frames", "sampling", "pad")
+
+
+def _consumer_of(step: Step, context: OpContext) -> Step | None:
+    """The first later operator step that reads one of ``step``'s outputs."""
+    names = list(context.steps)
+    later = names[names.index(step.name) + 1:] if step.name in names else []
+    for name in later:
+        other = context.steps[name]
+        if isinstance(other.op, str) and other.op not in builtin_ops() and set(other.inputs) & set(step.outputs):
+            return other
+    return None
+
+
 @pipeline_op("video.frames")
-def _video_frames(context: OpContext) -> PipelineOp:
+def _video_frames(context: OpContext, step: Step) -> PipelineOp:
     """path -> a lazy iterator of its frames (RGB numpy arrays), decoded one at a time: what a
     streaming model consumes in constant memory however long the video."""
     import av
@@ -231,7 +314,7 @@ def _decoded(container: Any) -> Iterator[Any]:
 
 
 @pipeline_op("video.windows")
-def _video_windows(context: OpContext, window: float = 4.0, stride: float | None = None, min_length: float = 0.0) -> PipelineOp:
+def _video_windows(context: OpContext, step: Step, window: float = 4.0, stride: float | None = None, min_length: float = 0.0) -> PipelineOp:
     """flat_map: path -> (start, end) windows covering the video, ``window`` seconds each."""
     from vtzoo.video import probe_video
 
@@ -252,40 +335,12 @@ def _video_windows(context: OpContext, window: float = 4.0, stride: float | None
     return CallableOp(windows, {})
 
 
-@pipeline_op("index.upsert")
-def _index_upsert(context: OpContext, db: str = "./vtzoo.db", operator: str = "", variant: str = "",
-                  collection: str | None = None) -> PipelineOp:
-    """(vec, path[, start, end]) -> id: store a video (or window) embedding; idempotent by content."""
-    index = context.index(db)
-    name = collection or index.collection_name(operator, variant)
-
-    def upsert(vec: Embeddings, path: str, start: float | None = None, end: float | None = None) -> str:
-        return index.upsert(name, vec, path, start=start, end=end)
-
-    return CallableOp(upsert, {}, on_finish=lambda: index.flush(name))
-
-
-@pipeline_op("index.search")
-def _index_search(context: OpContext, db: str = "./vtzoo.db", operator: str = "", variant: str | None = None,
-                  collection: str | None = None, top_k: int = 10, rerank: int = 0, filter: str = "",
-                  weights: Any = None) -> PipelineOp:
-    """text embedding -> ranked hits; with ``rerank: N`` the top N are re-scored by the operator."""
-    index = context.index(db)
-    name = collection or index.collection_name(operator, variant or "")
-
-    def search(query: Embeddings) -> list[dict[str, Any]]:
-        # resolved per call, after the step that embedded the query has built its operator
-        op = context.find_operator(operator, variant, weights) if rerank else None
-        return index.search(name, query, top_k=top_k, rerank_with=op, rerank_top=rerank, filter=filter)
-
-    return CallableOp(search, {})
-
-
 @pipeline_op("value.not_none")
-def _not_none(context: OpContext) -> PipelineOp:
+def _not_none(context: OpContext, step: Step) -> PipelineOp:
     return CallableOp(lambda value: value is not None, {})
 
 
 @pipeline_op("value.at_least")
-def _at_least(context: OpContext, minimum: float = 0.0) -> PipelineOp:
+def _at_least(context: OpContext, step: Step, minimum: float = 0.0) -> PipelineOp:
     return CallableOp(lambda value: value is not None and float(value) >= minimum, {})
+

@@ -5,7 +5,8 @@
             .map("clip", "vec", "clip4clip.embed_video", batch_size=8, on_error="skip")
             .output("path", "vec"))
     pipe("a.mp4")                     # one item -> its output row
-    pipe.run(paths, job_store="job.sqlite")   # many items, resumable
+    pipe.run(paths)                   # many items; resumable (a job store beside the index)
+    pipe.run(paths, runner="ray")     # the same steps on a Ray cluster
 
 The same pipeline as YAML: ``pipe.to_yaml()`` / ``Pipeline.from_yaml(text_or_path)``.
 """
@@ -16,12 +17,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from vtzoo.pipelines.engine import Engine, PipelineError, RunResult
-from vtzoo.pipelines.jobstore import JobStore
-from vtzoo.pipelines.ops import OpContext, check_op_name
+from vtzoo.pipelines.jobstore import JobStore, default_job_store
+from vtzoo.pipelines.ops import OpContext, check_step
 from vtzoo.pipelines.spec import PipelineSpec, SpecError, Step, check_graph
 
 Columns = str | list[str] | tuple[str, ...]
-_STEP_OPTIONS = ("batch_size", "workers", "on_error", "name")
+_STEP_OPTIONS = ("batch_size", "workers", "on_error", "name", "resources")
+RUNNERS = ("local", "ray")
 
 
 def _as_list(columns: Columns) -> list[str]:
@@ -43,7 +45,7 @@ class Pipeline:
         where = f"step {index} ('{step.name}')"
         step.check(where)
         if isinstance(op, str):
-            check_op_name(op, where)
+            check_step(op, params, where)
         elif not callable(op):
             raise SpecError(where, "op", f"must be a registered op name or a callable, got {op!r}")
         check_graph(self._spec.inputs, [*self._spec.steps, step], [])
@@ -91,7 +93,8 @@ class Pipeline:
         """A pipeline for ``spec``; ``share_with`` lets it reuse another pipeline's built operators
         and open indexes (an index pipeline and its query pipeline load one model, not two)."""
         for i, step in enumerate(spec.steps):
-            check_op_name(step.op, f"step {i} ('{step.name}')")
+            if isinstance(step.op, str):
+                check_step(step.op, step.params, f"step {i} ('{step.name}')")
         pipe = cls(spec.inputs, name=spec.name, description=spec.description)
         pipe._spec = spec
         if share_with is not None:
@@ -121,15 +124,38 @@ class Pipeline:
             return result.rows
         return result.rows[0] if result.rows else None
 
-    def run(self, items: Iterable[Any], job_store: str | Path | JobStore | None = None, progress: bool = True,
-            total: int | None = None) -> RunResult:
-        """Run many items (lazily consumed). With ``job_store``, finished inputs are not recomputed."""
-        store = JobStore(job_store) if isinstance(job_store, (str, Path)) else job_store
+    def run(self, items: Iterable[Any], job_store: str | Path | JobStore | None = "auto", progress: bool = True,
+            total: int | None = None, runner: str = "local", ray_address: str | None = None) -> RunResult:
+        """Run many items (lazily consumed). Resumable: finished inputs are recorded in ``job_store``
+        and not recomputed; ``"auto"`` (the default) keeps it beside the index the pipeline writes
+        (none for a pipeline that writes no index), ``None`` turns it off.
+
+        ``runner="ray"`` runs the same steps on a Ray cluster (``ray_address``, default: a local one);
+        see :mod:`vtzoo.pipelines.ray_runner`."""
+        if runner not in RUNNERS:
+            raise SpecError("run", "runner", f"must be one of {', '.join(RUNNERS)}, got {runner!r}")
+        engine = self._ready_engine()
+        engine.prepare()  # models built, indexes opened: bad settings fail before the job store is touched
+        store = JobStore(job_store) if isinstance(job_store, (str, Path)) and job_store != "auto" else job_store
+        if store == "auto":
+            store = self._default_job_store()
         try:
-            return self._ready_engine().run(items, job_store=store, progress=progress, total=total)
+            if runner == "ray":
+                from vtzoo.pipelines.ray_runner import RayRunner
+
+                return RayRunner(engine, address=ray_address).run(items, job_store=store, progress=progress, total=total)
+            return engine.run(items, job_store=store, progress=progress, total=total)
         finally:
             if store is not None and store is not job_store:
                 store.close()
+
+    def _default_job_store(self) -> JobStore | None:
+        from vtzoo.pipelines.index import DEFAULT_DB
+
+        for step in self._spec.steps:
+            if step.op == "index.upsert":
+                return JobStore(default_job_store(str(step.params.get("db", DEFAULT_DB))))
+        return None
 
     def __repr__(self) -> str:
         steps = " -> ".join(f"{s.kind}({s.op_label})" for s in self._spec.steps)

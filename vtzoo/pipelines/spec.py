@@ -10,16 +10,20 @@ A spec is a list of steps. Each step reads input columns and writes output colum
         op: video.decode
         input: path
         output: clip
-        params: {num_frames: 12, preprocess: clip4clip/vit-b32-zeroshot}
         workers: 2
       - kind: map
         name: embed
         op: clip4clip.embed_video
         input: clip
         output: vec
+        params: {variant: vit-b32-zeroshot}
         batch_size: 8
         on_error: skip
     outputs: [path, vec]
+
+The decode step needs no model name: it decodes for the operator step that reads its output
+(``for: <step>`` names another one), with that operator's own sampling and preprocessing; an
+index step takes its collection from the embeddings it receives. So a spec names its model once.
 
 Steps run in the order written; a step may only read columns that exist before it (a pipeline
 input or the output of an earlier step), which makes every valid spec an acyclic graph.
@@ -28,17 +32,20 @@ input or the output of an earlier step), which makes every valid spec an acyclic
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
-from vtzoo.errors import VtzooError
+from vtzoo.errors import VtzooError, did_you_mean
 
 STEP_KINDS = ("map", "flat_map", "filter")
+STEP_SETTINGS = ("op", "batch_size", "workers", "on_error")  # step fields an override may set beside params
 ERROR_POLICIES = ("raise", "skip")
-_STEP_FIELDS = {"kind", "name", "op", "input", "output", "params", "batch_size", "workers", "on_error"}
+_STEP_FIELDS = {"kind", "name", "op", "input", "output", "params", "batch_size", "workers", "on_error", "resources"}
+RESOURCE_FIELDS = ("num_cpus", "num_gpus", "concurrency")  # what a distributed runner gives the step
 _TOP_FIELDS = {"name", "description", "inputs", "steps", "outputs"}
 
 
@@ -72,6 +79,7 @@ class Step:
     batch_size: int = 1
     workers: int = 0
     on_error: str = "raise"
+    resources: dict[str, Any] = field(default_factory=dict)
 
     @property
     def op_label(self) -> str:
@@ -92,6 +100,8 @@ class Step:
             data["workers"] = self.workers
         if self.on_error != "raise":
             data["on_error"] = self.on_error
+        if self.resources:
+            data["resources"] = dict(self.resources)
         return data
 
     @classmethod
@@ -123,6 +133,7 @@ class Step:
             batch_size=data.get("batch_size", 1),
             workers=data.get("workers", 0),
             on_error=data.get("on_error", "raise"),
+            resources=data.get("resources") or {},
         )
         step.check(where)
         return step
@@ -132,6 +143,9 @@ class Step:
             value = getattr(self, fname)
             if not isinstance(value, int) or isinstance(value, bool) or value < (1 if fname == "batch_size" else 0):
                 raise SpecError(where, fname, f"must be an integer >= {1 if fname == 'batch_size' else 0}, got {value!r}")
+        if not isinstance(self.resources, dict) or set(self.resources) - set(RESOURCE_FIELDS) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in self.resources.values()):
+            raise SpecError(where, "resources", f"must map {', '.join(RESOURCE_FIELDS)} to numbers >= 0, got {self.resources!r}")
         if self.on_error not in ERROR_POLICIES:
             raise SpecError(where, "on_error", f"must be one of {', '.join(ERROR_POLICIES)}, got {self.on_error!r}")
         if self.kind == "filter" and self.outputs:
@@ -223,3 +237,37 @@ class PipelineSpec:
         except yaml.YAMLError as exc:
             raise SpecError(source, "<yaml>", f"is not valid YAML: {exc}") from None
         return cls.from_dict(data)
+
+    # -- changing a spec ------------------------------------------------------------------------
+    def step(self, name: str) -> Step:
+        """The step called ``name``; an unknown name gets the nearest ones."""
+        for step in self.steps:
+            if step.name == name:
+                return step
+        names = [s.name for s in self.steps]
+        raise SpecError(f"step '{name}'", "name", f"no such step.{did_you_mean(name, names)} Steps: {', '.join(names)}")
+
+    def override(self, step: str, **params: Any) -> "PipelineSpec":
+        """A copy with ``params`` set on ``step``; ``op``, ``batch_size``, ``workers`` and
+        ``on_error`` set the step's own fields. The one way to change a spec (CLI ``--set step.key=value``,
+        the demo, tests)."""
+        spec = copy.deepcopy(self)
+        target = spec.step(step)
+        for key, value in params.items():
+            if key in STEP_SETTINGS:
+                setattr(target, key, value)
+            else:
+                target.params[key] = value
+        target.check(f"step '{target.name}'")
+        return spec
+
+    def with_database(self, db: str) -> "PipelineSpec":
+        """A copy whose index steps all read and write ``db`` (a Milvus Lite file or server URI)."""
+        spec = copy.deepcopy(self)
+        for step in spec.steps:
+            if isinstance(step.op, str) and step.op.startswith("index."):
+                step.params["db"] = db
+        return spec
+
+    def replace(self, **changes: Any) -> "PipelineSpec":
+        return dataclasses.replace(copy.deepcopy(self), **changes)

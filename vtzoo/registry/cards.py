@@ -46,7 +46,7 @@ from typing import Any
 
 import yaml
 
-from vtzoo.errors import VtzooError
+from vtzoo.errors import UnknownOperator, VtzooError, unknown_name_message
 
 CARDS_PACKAGE = "vtzoo.weights_cards"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -365,9 +365,7 @@ def get_card(name: str) -> WeightCard:
     if name in known:
         path = cards_root() / f"{name}.yaml"
         return _load_cached(str(path), path.stat().st_mtime_ns)
-    from vtzoo.registry.operators import UnknownOperator, _unknown_message
-
-    raise UnknownOperator(_unknown_message("weight card", name, known))
+    raise UnknownOperator(unknown_name_message("weight card", name, known))
 
 
 def all_cards(operator: str | None = None) -> list[WeightCard]:

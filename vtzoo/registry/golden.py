@@ -23,22 +23,6 @@ from vtzoo.errors import VtzooError
 
 DEFAULT_TOLERANCE = 1e-4
 
-# family -> "module:function". Families are imported only when one of their cases is run.
-RUNNERS: dict[str, str] = {
-    "clip4clip": "vtzoo.operators.clip4clip.golden:run_case",
-    "drl": "vtzoo.operators.drl.golden:run_case",
-    "frozen_in_time": "vtzoo.operators.frozen_in_time.golden:run_case",
-    "movinet": "vtzoo.operators.movinet.golden:run_case",
-    "s3d": "vtzoo.operators.s3d.golden:run_case",
-    "videoclip": "vtzoo.operators.videoclip.golden:run_case",
-    "coot": "vtzoo.operators.coot.golden:run_case",
-    "mdmmt": "vtzoo.operators.mdmmt.golden:run_mdmmt_case",
-    "mmt": "vtzoo.operators.mdmmt.golden:run_mmt_case",
-    "vggish": "vtzoo.operators.mdmmt.experts.golden:run_vggish_case",
-    "ircsn152": "vtzoo.operators.mdmmt.experts.golden:run_ircsn_case",
-}
-
-
 class GoldenError(VtzooError, RuntimeError):
     """A case folder that cannot be run (missing file, unsupported family or variant)."""
 
@@ -113,16 +97,25 @@ class GoldenCase:
         return float(self.config.get("tolerance_abs", DEFAULT_TOLERANCE))
 
 
+def golden_runners() -> dict[str, Callable[[GoldenCase], Any]]:
+    """Every family's runners: each ``vtzoo/operators/**/golden.py`` declares ``GOLDEN_RUNNERS``
+    (golden family name -> runner), so a new family registers its cases without a central table."""
+    import pkgutil
+
+    import vtzoo.operators as families
+
+    runners: dict[str, Callable[[GoldenCase], Any]] = {}
+    for module in pkgutil.walk_packages(families.__path__, prefix=f"{families.__name__}."):
+        if module.name.rsplit(".", 1)[-1] == "golden":
+            runners.update(getattr(importlib.import_module(module.name), "GOLDEN_RUNNERS", {}))
+    return runners
+
+
 def _runner(family: str) -> Callable[[GoldenCase], Any]:
-    target = RUNNERS.get(family)
-    if target is None:
-        raise GoldenError(f"no golden runner for family {family!r} (known: {', '.join(sorted(RUNNERS))})")
-    module_name, _, func = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise GoldenError(f"family {family!r} is not available in this vtzoo ({exc})") from None
-    return getattr(module, func)
+    runners = golden_runners()
+    if family not in runners:
+        raise GoldenError(f"no golden runner for family {family!r} (known: {', '.join(sorted(runners))})")
+    return runners[family]
 
 
 def compare(expected: torch.Tensor, actual: torch.Tensor) -> float:

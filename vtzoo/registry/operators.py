@@ -14,7 +14,7 @@ import threading
 from importlib.metadata import entry_points
 from typing import Any, Callable, TypeVar
 
-from vtzoo.errors import UnknownOperator, VtzooError, unknown_name_message  # noqa: F401  (re-exported)
+from vtzoo.errors import ConfigError, UnknownOperator, VtzooError, unknown_name_message  # noqa: F401  (re-exported)
 from vtzoo.operators.base import Operator
 
 ENTRY_POINT_GROUP = "vtzoo.operators"
@@ -42,17 +42,17 @@ def register_operator(name: str) -> Callable[[O], O]:
     return decorator
 
 
-# Built-in families live in vtzoo/operators/<family>/; shared backbones that are operators in
-# their own right (S3D feature extraction) in vtzoo/backbones/<name>/.
-_FAMILY_PACKAGES = ("vtzoo.operators", "vtzoo.backbones")
+# Built-in families live in vtzoo/operators/<family>/ (a family may hold further operators in
+# sub-packages with an operator.py of their own, e.g. MDMMT's experts).
+_FAMILY_PACKAGES = ("vtzoo.operators",)
 
 
 def _load_builtin() -> None:
     for package_name in _FAMILY_PACKAGES:
         package = importlib.import_module(package_name)
-        for module in pkgutil.iter_modules(package.__path__):
+        for module in pkgutil.walk_packages(package.__path__, prefix=f"{package_name}."):
             if module.ispkg:
-                _import_operator_module(f"{package_name}.{module.name}")
+                _import_operator_module(module.name)
 
 
 def _import_operator_module(package: str) -> None:
@@ -131,14 +131,26 @@ def split_name(name: str, variant: str | None) -> tuple[str, str | None]:
     return name, variant
 
 
-def create(name: str, variant: str | None = None, *, weights: Any = None, device: str = "cpu", **config: Any) -> Operator:
+def create(
+    name: str,
+    variant: str | None = None,
+    *,
+    weights: Any = None,
+    device: str = "cpu",
+    precision: str = "auto",
+    batch_size: int | None = None,
+    seed: int = 0,
+    **kwargs: Any,
+) -> Operator:
     """Build a ready operator.
 
     ``name`` is a registry name (``"clip4clip"``) or ``"name/variant"``. ``variant`` selects a
     weight card (default: the operator's ``default_variant``). ``weights`` may be a card name,
     ``hf://org/repo[@revision]``, a local directory (``config.json`` + ``model.safetensors``), an
-    original checkpoint file (converted on load), or ``"random"`` for untrained weights; ``None``
-    loads the card's published weights. ``config`` overrides fields of the variant's config.
+    original checkpoint file (converted on load), or ``"random"`` for untrained weights (seeded by
+    ``seed``); ``None`` loads the card's published weights. ``precision``, ``batch_size``, ``seed``
+    and the family's own options (see ``<Operator>.options_class``) say how it runs; every other
+    keyword overrides a field of the variant's model config. An unknown keyword fails here.
     """
     from vtzoo.registry.cards import get_card, list_cards
 
@@ -151,4 +163,24 @@ def create(name: str, variant: str | None = None, *, weights: Any = None, device
         if variant not in known:
             raise UnknownOperator(_unknown_message(f"variant of {name!r}", variant, known))
         card = get_card(f"{name}/{variant}")
-    return cls.build(card=card, weights=weights, device=device, **config)
+    torch_device = check_device(device)
+    arguments = {"precision": precision, "batch_size": batch_size, "seed": seed, **kwargs}
+    options, config = cls.split_arguments(arguments, where=f"{name}/{variant or '-'}")
+    return cls.build(card, weights, device=torch_device, options=options, config=config)
+
+
+def check_device(device: Any):
+    """``device`` as a ``torch.device`` that exists here, or a ConfigError saying why not."""
+    import torch
+
+    try:
+        torch_device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device {device!r} is not a device name ({exc})") from None
+    if torch_device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r}: no CUDA GPU is available here (use --device cpu)")
+    if torch_device.type == "cuda" and torch_device.index is not None and torch_device.index >= torch.cuda.device_count():
+        raise ConfigError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    if torch_device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {device!r}: MPS is not available here")
+    return torch_device

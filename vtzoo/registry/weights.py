@@ -8,7 +8,9 @@ A weights spec is one of:
 * ``"hf://org/repo[@revision]"``: a Hub repo, in vtzoo format or in the card's original format;
 * a local directory holding ``config.json`` + ``model.safetensors`` (what ``save_pretrained`` writes);
 * a checkpoint file: ``.safetensors`` read directly; ``.pth/.pt/.bin/.tar/.ckpt`` only through
-  ``torch.load(weights_only=True)`` (never arbitrary unpickling), then converted by the family.
+  ``torch.load(weights_only=True)`` (never arbitrary unpickling), then converted by the family;
+* a list of checkpoint files: a release in several files (e.g. a model and its feature
+  extractor), read into one state dict.
 
 Downloads (:mod:`vtzoo.registry.hub`) go through huggingface_hub into its normal cache, with
 ``HF_HUB_OFFLINE`` honoured at call time and the card's sha256 checked after download.
@@ -19,12 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
 import json
 import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -42,12 +45,26 @@ from vtzoo.registry.hub import (  # noqa: F401
     tokenizer_source,
 )
 
+if TYPE_CHECKING:  # pragma: no cover
+    from vtzoo.modeling import PretrainedModel
+
 StateDict = dict[str, torch.Tensor]
-Converter = Callable[[StateDict, Any], StateDict]
+CONFIG_NAME = "config.json"  # vtzoo's folder format: config.json + model.safetensors
+WEIGHTS_NAME = "model.safetensors"
+
+
+class PartialStateDict(dict):
+    """A converted state dict that leaves some modules to the model's ``init_like_original``.
+
+    ``initialised`` names the key prefixes the original initialises itself (e.g. CLIP4Clip's heads
+    when starting from plain CLIP): those keys may be missing; every other key must be present.
+    """
+
+    def __init__(self, tensors: StateDict, initialised: tuple[str, ...]):
+        super().__init__(tensors)
+        self.initialised = tuple(initialised)
 
 VTZOO_FORMAT = "vtzoo"
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 _CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".tar", ".ckpt")
 _WEIGHT_SUFFIXES = (".safetensors", *_CHECKPOINT_SUFFIXES)
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "network")
@@ -65,6 +82,16 @@ class ResolvedWeights:
     origin: str = ""
     card: WeightCard | None = None  # the card these weights were published with, if any
     folder: Path | None = None  # the (snapshot) folder the files came from
+
+    def identity(self, seed: int) -> str:
+        """What identifies these weights in a fingerprint: the card's pinned Hub revision, the
+        files' sha256, or ``random:<seed>``."""
+        if self.kind == "random":
+            return f"random:{seed}"
+        if self.card is not None and self.card.hub is not None and self.origin.startswith("hf://"):
+            return f"hf:{self.card.hub.repo}@{self.card.hub.revision}"
+        digest = hashlib.sha256("|".join(sha256_of(f) for f in sorted(self.files)).encode()).hexdigest()
+        return f"sha256:{digest[:16]}"
 
     def state_dict(self, reader: Callable[[Path], StateDict] | None = None) -> StateDict:
         """Every file's tensors, read by ``reader`` (a family's own checkpoint layout) or
@@ -165,14 +192,27 @@ def resolve_weights(spec: Any, card: WeightCard | None) -> ResolvedWeights:
         return _resolve_card_hub(card)
     if isinstance(spec, str) and spec.startswith("hf://"):
         return _resolve_hf(*parse_hf_uri(spec), card=card, origin=spec)
+    if isinstance(spec, (list, tuple)):
+        return _resolve_files(spec)
     if not isinstance(spec, (str, os.PathLike)):
-        raise WeightsError(f"weights {spec!r}: expected None, 'random', a card name, hf://..., a folder or a file")
+        raise WeightsError(f"weights {spec!r}: expected None, 'random', a card name, hf://..., a folder, a file or a list of files")
     path = Path(spec)
     if path.is_dir():
         return _resolve_folder(path, card, origin=str(path))
     if path.is_file():
         return ResolvedWeights(kind="checkpoint", files=[path], format=None, origin=str(path))
     return _resolve_card_name(str(spec))
+
+
+def _resolve_files(specs: Sequence[Any]) -> ResolvedWeights:
+    """The files of a release in several parts, read (and converted) as one state dict."""
+    if not specs or not all(isinstance(s, (str, os.PathLike)) for s in specs):
+        raise WeightsError(f"weights {list(specs)!r}: a list of weights must name one or more checkpoint files")
+    files = [Path(s) for s in specs]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise WeightsError(f"weights: checkpoint file(s) not found: {', '.join(missing)}")
+    return ResolvedWeights(kind="checkpoint", files=files, origin=", ".join(str(f) for f in files))
 
 
 def _resolve_card_name(name: str) -> ResolvedWeights:
@@ -258,14 +298,14 @@ def _listing(title: str, keys: Sequence[str]) -> str:
 
 
 def load_state_dict_strict(
-    model: torch.nn.Module, state_dict: StateDict, origin: str = "", strict: bool = True
+    model: torch.nn.Module, state_dict: StateDict, origin: str = "", strict: bool = True, may_miss: tuple[str, ...] = ()
 ) -> None:
     """``load_state_dict`` whose error lists every missing and unexpected key (and shape clash).
 
     Floating tensors are cast to the model's dtype (fp16 releases load into fp32 models).
     """
     own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
+    missing = sorted(k for k in set(own) - set(state_dict) if not k.startswith(may_miss or ("\0",)))
     unexpected = sorted(set(state_dict) - set(own))
     mismatched = sorted(
         f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
@@ -283,7 +323,7 @@ def load_state_dict_strict(
         source = f" {origin}" if origin else ""
         raise WeightsError(f"cannot load weights{source} into {type(model).__name__}:\n" + "\n".join(problems))
     cast = {k: v.to(own[k].dtype) if v.is_floating_point() else v for k, v in state_dict.items() if k in own}
-    model.load_state_dict(cast, strict=strict)
+    model.load_state_dict(cast, strict=strict and not may_miss)
 
 
 def config_from_dict(config_class: type, values: Mapping[str, Any], origin: str) -> Any:
@@ -321,22 +361,37 @@ def _coerce(spec: dataclasses.Field, hint: Any, value: Any, origin: str) -> Any:
     return value
 
 
+def merge_config(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``changes``; a mapping in both is merged key by key, so a nested config
+    given in part (``clip={"vision_layers": 2}``) keeps the rest of ``base``'s."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_config(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def build_model(
     model_class: type["PretrainedModel"],
     card: WeightCard | None,
     weights: Any,
     overrides: Mapping[str, Any] | None = None,
     strict: bool = True,
+    seed: int = 0,
 ) -> tuple["PretrainedModel", ResolvedWeights]:
     """Resolve ``weights``, build ``model_class(config)`` and load the (converted) state dict.
 
-    The config is the card's (or, for ``weights="operator/variant"``, that card's), updated by a
-    vtzoo folder's saved config, then by ``overrides``. ``model_class.converters`` maps a
-    checkpoint format name (as cards write it in ``weights.format``) to ``(state_dict, config) ->
-    vtzoo state dict``. A checkpoint of unknown format is tried as vtzoo keys first, then with each
-    converter; the error lists what did not fit.
+    The one loading path of every family. The config is the card's (or, for
+    ``weights="operator/variant"``, that card's), updated by a vtzoo folder's saved config, then by
+    ``overrides`` (nested configs merged field by field, see :func:`merge_config`). The model is constructed under ``torch.manual_seed(seed)`` (in a forked RNG), so
+    ``weights="random"`` gives the same weights in any process. Original checkpoints are read by
+    the family's ``read_checkpoint`` (multi-network, nested or extension-less releases) and
+    converted by its ``CONVERTERS``; a checkpoint of unknown format is tried as vtzoo keys first,
+    then with each converter, and the error lists what did not fit.
     """
-    family, converters = model_class.family, model_class.converters
+    family, converters = model_class.family, model_class.converters()
     resolved = resolve_weights(weights, card)
     weights_card = resolved.card or card
     if card is not None and resolved.card is not None and resolved.card.operator != card.operator:
@@ -352,15 +407,17 @@ def build_model(
                 f"weights {resolved.origin} hold a {saved['vtzoo_family']!r} model (config.json: vtzoo_family), "
                 f"but a {family!r} model was expected; load them with the {saved['vtzoo_family']} operator"
             )
-        values.update(saved)
-    values.update(overrides or {})
+        values = merge_config(values, saved)
+    values = merge_config(values, overrides or {})
     config = config_from_dict(model_class.config_class, values, weights_card.path if weights_card else family)
-    model = model_class(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = model_class(config)
     if resolved.kind == "random":
         return model, resolved
     if resolved.card is not None:  # the card's published weights: its licence applies
         resolved.card.warn_if_non_commercial()
-    reader = model_class.read_checkpoint if resolved.kind == "checkpoint" else None
+    reader = model_class.checkpoint_reader() if resolved.kind == "checkpoint" else None
     state_dict = resolved.state_dict(reader)
     if resolved.kind == "vtzoo" or resolved.format == VTZOO_FORMAT:
         load_state_dict_strict(model, state_dict, resolved.origin, strict)
@@ -371,12 +428,23 @@ def build_model(
                 f"weights {resolved.origin}: format {resolved.format!r} is not one {family} can convert "
                 f"(known: {', '.join(sorted(converters)) or 'none'})"
             )
-        load_state_dict_strict(model, converters[resolved.format](state_dict, config), resolved.origin, strict)
+        _load_converted(model, converters[resolved.format](state_dict, config), resolved.origin, strict, seed)
         return model, resolved
-    return model, _load_detected(family, model, config, state_dict, converters, resolved, strict)
+    return model, _load_detected(family, model, config, state_dict, converters, resolved, strict, seed)
 
 
-def _load_detected(family, model, config, state_dict, converters, resolved, strict) -> ResolvedWeights:
+def _load_converted(model: "PretrainedModel", converted: StateDict, origin: str, strict: bool, seed: int) -> None:
+    """Load a converter's output; a :class:`PartialStateDict` leaves its prefixes to the model."""
+    if not isinstance(converted, PartialStateDict):
+        load_state_dict_strict(model, converted, origin, strict)
+        return
+    load_state_dict_strict(model, converted, origin, strict, may_miss=converted.initialised)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model.init_like_original(converted)
+
+
+def _load_detected(family, model, config, state_dict, converters, resolved, strict, seed) -> ResolvedWeights:
     own = model.state_dict()
     if set(state_dict) == set(own) and all(state_dict[k].shape == own[k].shape for k in own):
         load_state_dict_strict(model, state_dict, resolved.origin, strict)
@@ -386,7 +454,7 @@ def _load_detected(family, model, config, state_dict, converters, resolved, stri
     for name, convert in converters.items():
         try:
             converted = convert(state_dict, config)
-            load_state_dict_strict(model, converted, resolved.origin, strict)
+            _load_converted(model, converted, resolved.origin, strict, seed)
         except (WeightsError, KeyError, ValueError, RuntimeError) as exc:
             failures.append(f"as {name!r}: {exc}")
             continue
@@ -404,69 +472,3 @@ def _load_detected(family, model, config, state_dict, converters, resolved, stri
         f"weights {resolved.origin} do not look like a {family} checkpoint (first keys: {sample}).\n"
         + "\n".join(failures)
     )
-
-
-class PretrainedModel(torch.nn.Module):
-    """Base class of every vtzoo network: a config dataclass, converters, Hub round-trips.
-
-    Subclasses set ``family`` (the registry family name), ``config_class`` (a dataclass) and
-    ``converters`` (checkpoint format -> ``(state_dict, config) -> vtzoo state dict``), and take
-    the config as their only constructor argument. ``save_pretrained`` / ``from_pretrained`` /
-    ``push_to_hub`` mirror huggingface_hub's ``PyTorchModelHubMixin``, with vtzoo's folder
-    format (``config.json`` carrying ``vtzoo_family`` + ``model.safetensors``).
-    """
-
-    family: str = ""
-    config_class: type = object
-    converters: dict[str, Converter] = {}
-    # reads an original checkpoint file whose layout is not a flat state dict (None: read_state_dict)
-    read_checkpoint: Callable[[Path], StateDict] | None = None
-
-    def __init__(self, config: Any):
-        super().__init__()
-        self.config = config
-
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write ``config.json`` + ``model.safetensors`` (vtzoo format) to ``directory``."""
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        payload = {"vtzoo_family": self.family, **dataclasses.asdict(self.config)}
-        (directory / CONFIG_NAME).write_text(json.dumps(payload, indent=2, sort_keys=True))
-        # clone: safetensors refuses tensors that share storage (tied weights)
-        tensors = {k: v.detach().cpu().clone().contiguous() for k, v in self.state_dict().items()}
-        save_file(tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt", "vtzoo_family": self.family})
-        return directory
-
-    @classmethod
-    def from_pretrained(cls, weights: Any, strict: bool = True, **overrides: Any) -> "PretrainedModel":
-        """Load from a card name, ``hf://org/repo[@rev]``, a saved folder, or an original checkpoint file."""
-        model, _ = build_model(cls, None, weights, overrides, strict)
-        return model.eval()
-
-    def push_to_hub(
-        self,
-        repo_id: str,
-        *,
-        revision: str | None = None,
-        commit_message: str = "Upload vtzoo model",
-        private: bool | None = None,
-        token: str | None = None,
-    ) -> str:
-        """Upload ``config.json`` + ``model.safetensors`` to a Hub repo; returns the commit sha.
-
-        Pin the returned sha in a card (``weights.hub.revision``) or load ``hf://repo_id@<sha>``.
-        """
-        import tempfile
-
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=token)
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            self.save_pretrained(tmp)
-            info = api.upload_folder(
-                repo_id=repo_id, folder_path=tmp, revision=revision, commit_message=commit_message
-            )
-        return info.oid

@@ -22,6 +22,7 @@ from vtzoo.video.backends import (
 from vtzoo.video.errors import VideoDecodeError
 from vtzoo.video.loader import VideoClip, load_video, probe_video, sampling_from_card, stack_clips
 from vtzoo.video.preprocess import Preprocess
+from vtzoo.video.spec import VideoInputSpec
 
 __all__ = [
     "ArrayBackend",
@@ -32,6 +33,7 @@ __all__ = [
     "VideoBackend",
     "VideoClip",
     "VideoDecodeError",
+    "VideoInputSpec",
     "VideoInfo",
     "available_backends",
     "load_video",

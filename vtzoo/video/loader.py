@@ -67,6 +67,7 @@ class VideoClip:
             "sampling": dict(self.sampling),
             "preprocess": self.preprocess,
             "fallback": dict(self.fallback),
+            "rotation": getattr(self, "rotation", 0),
         }
 
 

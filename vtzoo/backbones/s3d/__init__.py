@@ -2,9 +2,11 @@
 
 * :class:`S3D` / :class:`S3DConfig`: the network; ``S3D(...)(video)`` on ``(B, 3, T, H, W)`` in
   ``[0, 1]`` returns :class:`S3DOutput` (512-d ``video_embedding``, 1024-d ``mixed_5c``).
-* :func:`convert_original_state_dict`: ``s3d_howto100m.pth`` keys -> :class:`S3D` keys.
-* :mod:`.features`: a whole video -> one feature per window (MMPT's extractor windowing by default):
-  :class:`S3DWindowing`, :func:`frames_to_windows`, :func:`window_features`, :class:`S3DFeatureExtractor`.
+* :func:`convert_original_state_dict` (``convert.CONVERTERS["original"]``): ``s3d_howto100m.pth``
+  keys -> :class:`S3D` keys.
+* :mod:`.features`: the one S3D windowing, a whole video -> one feature per window (MMPT's rule by
+  default, COOT's with :meth:`S3DWindowing.coot`): :class:`S3DWindowing`, :class:`S3DWindowingOptions`,
+  :func:`frames_to_windows`, :func:`window_features`, :class:`S3DFeatureExtractor`, :func:`build_s3d`.
 """
 
 from vtzoo.backbones.s3d.convert import convert_original_state_dict, is_original_s3d
@@ -13,6 +15,8 @@ from vtzoo.backbones.s3d.features import (
     S3DFeatureExtractor,
     S3DFeatures,
     S3DWindowing,
+    S3DWindowingOptions,
+    build_s3d,
     frames_to_windows,
     window_features,
 )
@@ -26,6 +30,8 @@ __all__ = [
     "S3DFeatures",
     "S3DOutput",
     "S3DWindowing",
+    "S3DWindowingOptions",
+    "build_s3d",
     "convert_original_state_dict",
     "frames_to_windows",
     "is_original_s3d",

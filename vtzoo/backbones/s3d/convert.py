@@ -40,3 +40,7 @@ def convert_original_state_dict(state_dict: Mapping[str, torch.Tensor], config: 
             continue
         converted[key] = value
     return converted
+
+
+# checkpoint formats the one loading path (vtzoo.registry.weights.build_model) converts
+CONVERTERS = {"original": convert_original_state_dict}

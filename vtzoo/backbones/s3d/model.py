@@ -12,13 +12,13 @@ when ``space_to_depth`` is on. Output: :class:`S3DOutput` with the 512-d joint-s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vtzoo.backbones.s3d.convert import convert_original_state_dict
-from vtzoo.registry.weights import PretrainedModel
+from vtzoo.modeling import PretrainedModel
 
 # Inception blocks in forward order: name -> (in, b0, b1 reduce, b1, b2 reduce, b2, b3).
 INCEPTION_CHANNELS: dict[str, tuple[int, int, int, int, int, int, int]] = {
@@ -46,6 +46,17 @@ class S3DConfig:
     embedding_dim: int = 512
     # 2x2x2 space-to-depth stem (the released weights); False = the plain 7x7x7 stride-2 stem
     space_to_depth: bool = True
+
+    @classmethod
+    def from_original(cls, original: Mapping[str, Any]) -> "S3DConfig":
+        """The original ``S3D(dict_path, num_classes=512, gating=True, space_to_depth=True)``
+        arguments (or a golden case's config.json, which records them under ``constructor``).
+
+        ``gating`` is not read: the original ignores it (its gating module overwrites the flag
+        and the inception blocks are always built gated), so gating=False builds the same network.
+        """
+        args = original.get("constructor", original)
+        return cls(embedding_dim=int(args.get("num_classes", 512)), space_to_depth=bool(args.get("space_to_depth", True)))
 
 
 @dataclass
@@ -166,7 +177,6 @@ class S3D(PretrainedModel):
 
     family = "s3d"
     config_class = S3DConfig
-    converters = {"original": convert_original_state_dict}
 
     def __init__(self, config: S3DConfig | None = None):
         config = config or S3DConfig()

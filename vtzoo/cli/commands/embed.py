@@ -6,14 +6,21 @@ import argparse
 import json
 import sys
 
-from vtzoo.cli.common import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, add_operator_args, create_operator, report_failures
+from vtzoo.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    add_operator_args,
+    create_operator,
+    report_failures,
+)
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from safetensors.torch import save_file
 
     from vtzoo.batching import embed_videos
-    from vtzoo.operators.base import Embeddings
+    from vtzoo.embeddings import Embeddings
 
     op = create_operator(args)
     result = embed_videos(op, args.videos, batch_size=args.batch_size, progress=not args.quiet)

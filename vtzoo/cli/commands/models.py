@@ -11,6 +11,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     from vtzoo.registry.cards import list_cards
     from vtzoo.registry.operators import get_operator_class, list_operators
 
+    if args.markdown:
+        from vtzoo.registry.table import operator_table
+
+        print(operator_table())
+        return EXIT_OK
     for name in list_operators():
         cls = get_operator_class(name)
         variants = [c.split("/", 1)[1] for c in list_cards(name)]
@@ -54,7 +59,9 @@ def cmd_verify_golden(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    sub.add_parser("list", help="registered operators, their tasks and variants").set_defaults(func=cmd_list)
+    p = sub.add_parser("list", help="registered operators, their tasks and variants")
+    p.add_argument("--markdown", action="store_true", help="the README's operator table")
+    p.set_defaults(func=cmd_list)
 
 
     p = sub.add_parser("cards", help="list the weight cards")

@@ -1,4 +1,4 @@
-"""Checkpoint converters for CLIP4Clip.
+"""Checkpoint converters for CLIP4Clip (``CONVERTERS``, found by :class:`~vtzoo.modeling.PretrainedModel`).
 
 Three formats:
 
@@ -11,23 +11,16 @@ Three formats:
 * ``transformers-clip``: a transformers ``CLIPModel`` state dict (e.g. ``model.safetensors`` of
   ``openai/clip-vit-base-patch32``), for zero-shot use.
 
-For the two CLIP-only formats the head is initialised the way the original starts fine-tuning
-(its hard-coded "initialization trick"): ``frame_position_embeddings`` = CLIP's text position
-embedding; ``transformerClip`` blocks (seqTransf) and the ``cross`` blocks (tightTransf) =
-the first ``cross_num_hidden_layers`` text transformer blocks; ``cross`` position embeddings =
-text position embedding; the 3D patch kernel = the 2D kernel in its middle temporal tap. What the
-trick does not cover (the LSTM, the cross pooler, ``similarity_dense``) is drawn with a fixed
-seed the way the original initialises it (normal(0, 0.02) linears, zero biases, unit LayerNorms,
-PyTorch's LSTM default). Those heads are untrained: only meanP gives CLIP's zero-shot ranking.
+The two CLIP-only formats give CLIP's weights only (and the 3D patch kernel, inflated from the
+2D one as the original does): a :class:`~vtzoo.modeling.PartialStateDict` whose head the model
+initialises the way the original starts fine-tuning (:meth:`CLIP4ClipModel.init_like_original`).
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Mapping
 
 import torch
-from torch import nn
 
 from vtzoo.backbones.clip import (
     PatchEmbedding3d,
@@ -35,17 +28,13 @@ from vtzoo.backbones.clip import (
     convert_transformers_clip_state_dict,
 )
 from vtzoo.backbones.cross import convert_original_cross_encoder, convert_original_transformer
+from vtzoo.modeling import PartialStateDict
+from vtzoo.operators.clip4clip.model import HEAD_MODULES
 
 if TYPE_CHECKING:  # pragma: no cover
     from vtzoo.operators.clip4clip.config import CLIP4ClipConfig
 
 StateDict = dict[str, torch.Tensor]
-HEAD_INIT_SEED = 0
-_HEAD_PREFIXES = ("frame_position_embeddings.", "transformerClip.", "lstm_visual.", "cross.", "similarity_dense.")
-
-
-class UntrainedHeadWarning(UserWarning):
-    """A similarity head was initialised for fine-tuning, not loaded from trained weights."""
 
 
 def _float(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
@@ -74,74 +63,32 @@ def convert_original_state_dict(state_dict: Mapping[str, torch.Tensor], config: 
     return out
 
 
-def convert_openai_clip_checkpoint(state_dict: Mapping[str, torch.Tensor], config: "CLIP4ClipConfig") -> StateDict:
-    """A plain OpenAI CLIP state dict -> a CLIP4Clip ready for zero-shot use (see module doc)."""
+def convert_openai_clip_checkpoint(state_dict: Mapping[str, torch.Tensor], config: "CLIP4ClipConfig") -> PartialStateDict:
+    """A plain OpenAI CLIP state dict -> CLIP4Clip's CLIP (the head is the model's to initialise)."""
     # strict: every key must be CLIP's, so a fine-tuned CLIP4Clip checkpoint never loads here
     # with its head silently dropped
-    clip = convert_openai_clip_state_dict(state_dict, prefix="", strict=True)
-    return _with_initial_head(clip, config)
+    return _clip_only(convert_openai_clip_state_dict(state_dict, prefix="", strict=True), config)
 
 
-def convert_transformers_clip_checkpoint(state_dict: Mapping[str, torch.Tensor], config: "CLIP4ClipConfig") -> StateDict:
-    """A transformers ``CLIPModel`` state dict -> a CLIP4Clip ready for zero-shot use."""
+def convert_transformers_clip_checkpoint(state_dict: Mapping[str, torch.Tensor], config: "CLIP4ClipConfig") -> PartialStateDict:
+    """A transformers ``CLIPModel`` state dict -> CLIP4Clip's CLIP."""
     clip = convert_transformers_clip_state_dict(state_dict)
     leftover = sorted(k for k in state_dict if k not in clip and not k.endswith("position_ids"))
     if leftover:
         raise ValueError(f"not a transformers CLIPModel state dict; unexpected keys: {leftover[:10]}")
-    return _with_initial_head(clip, config)
+    return _clip_only(clip, config)
 
 
-def _with_initial_head(clip: StateDict, config: "CLIP4ClipConfig") -> StateDict:
-    """CLIP weights (CLIPTowers keys) + the head initialised as the original does."""
+def _clip_only(clip: StateDict, config: "CLIP4ClipConfig") -> PartialStateDict:
+    """CLIP weights (CLIPTowers keys) under ``clip.``; the 3D patch kernel inflated from the 2D one."""
     clip = dict(clip)
     if config.linear_patch == "3d" and "patch_embedding_3d.weight" not in clip:
         clip["patch_embedding_3d.weight"] = PatchEmbedding3d.inflate(clip["vision_model.embeddings.patch_embedding.weight"])
-    out = {f"clip.{k}": v for k, v in clip.items()}
-    header = config.sim_header
-    if header == "meanP":
-        return out
-    out.update(initial_head_state(config))
-    text_positions = clip["text_model.embeddings.position_embedding.weight"]
-    text_layers = {k[len("text_model.encoder.") :]: v for k, v in clip.items() if k.startswith("text_model.encoder.layers.")}
-
-    def copy_text_layers(dst: str) -> None:
-        for key, value in text_layers.items():
-            if int(key.split(".")[1]) < config.cross_num_hidden_layers:
-                out[f"{dst}{key}"] = value.clone()
-
-    if header in ("seqLSTM", "seqTransf"):
-        out["frame_position_embeddings.weight"] = text_positions.clone()
-    if header == "seqTransf":
-        copy_text_layers("transformerClip.encoder.")
-    if header == "tightTransf":
-        out["cross.position_embeddings.weight"] = text_positions.clone()
-        copy_text_layers("cross.transformer.encoder.")
-    warnings.warn(
-        f"CLIP4Clip {header}: the similarity head is initialised from CLIP as for fine-tuning, not trained; "
-        "only meanP reproduces CLIP's zero-shot ranking. Load fine-tuned weights for this head.",
-        UntrainedHeadWarning,
-        stacklevel=3,
-    )
-    return out
+    return PartialStateDict({f"clip.{k}": v for k, v in clip.items()}, initialised=tuple(f"{name}." for name in HEAD_MODULES))
 
 
-def initial_head_state(config: "CLIP4ClipConfig", seed: int = HEAD_INIT_SEED) -> StateDict:
-    """The head's parameters as the original initialises them before fine-tuning (seeded)."""
-    from vtzoo.operators.clip4clip.model import build_heads
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        heads = build_heads(config)
-        heads.apply(_original_init)
-    return {k: v.detach().clone() for k, v in heads.state_dict().items()}
-
-
-def _original_init(module: nn.Module) -> None:
-    """The original's ``init_weights``: N(0, 0.02) linears/embeddings, zero biases, unit LayerNorms."""
-    if isinstance(module, (nn.Linear, nn.Embedding)):
-        module.weight.data.normal_(mean=0.0, std=0.02)
-    if isinstance(module, nn.LayerNorm):
-        module.weight.data.fill_(1.0)
-        module.bias.data.zero_()
-    if isinstance(module, nn.Linear) and module.bias is not None:
-        module.bias.data.zero_()
+CONVERTERS = {
+    "original": convert_original_state_dict,
+    "openai-clip": convert_openai_clip_checkpoint,
+    "transformers-clip": convert_transformers_clip_checkpoint,
+}

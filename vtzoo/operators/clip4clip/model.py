@@ -15,50 +15,38 @@
 
 Width constraints of the original: the temporal transformer has the *text* transformer's width
 and heads, the frame position embedding / LSTM / cross encoder the cross hidden size; so every
-head but meanP needs ``embed_dim == transformer_width == cross_hidden_size``.
+head but meanP needs ``clip.embed_dim == clip.transformer_width == cross_hidden_size``.
+
+Starting from plain CLIP (the ``openai-clip`` / ``transformers-clip`` converters), the head is
+initialised as the original starts fine-tuning: :meth:`CLIP4ClipModel.init_like_original`.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from vtzoo.backbones.clip import CLIPTowers, TextFeatures
-from vtzoo.backbones.cross import CrossEncoder, TemporalTransformer
-from vtzoo.operators.clip4clip.config import CLIP4ClipConfig
-from vtzoo.operators.clip4clip.convert import (
-    convert_openai_clip_checkpoint,
-    convert_original_state_dict,
-    convert_transformers_clip_checkpoint,
+from vtzoo.backbones.cross import (
+    CrossEncoder,
+    TemporalTransformer,
+    init_weights_like_original,
+    pool_frames,
+    seq_lstm,
+    seq_transformer,
+    start_from_clip_text,
 )
-from vtzoo.registry.weights import PretrainedModel
+from vtzoo.modeling import PretrainedModel, StateDict
+from vtzoo.operators.clip4clip.config import CLIP4ClipConfig
+
+# the modules of the similarity heads, as the original names them
+HEAD_MODULES = ("frame_position_embeddings", "transformerClip", "lstm_visual", "cross", "similarity_dense")
 
 
-def build_heads(config: CLIP4ClipConfig) -> nn.ModuleDict:
-    """The head modules of ``config.sim_header``, named as in the original checkpoints."""
-    header, hidden = config.sim_header, config.cross_hidden_size
-    heads = nn.ModuleDict()
-    if header in ("seqLSTM", "seqTransf"):
-        # created for seqLSTM too (and kept in its checkpoints), but only seqTransf uses it
-        heads["frame_position_embeddings"] = nn.Embedding(config.context_length, hidden)
-    if header == "seqTransf":
-        # the text transformer's width and heads, the cross config's depth
-        heads["transformerClip"] = TemporalTransformer(
-            config.transformer_width, config.cross_num_hidden_layers, config.transformer_heads
-        )
-    if header == "seqLSTM":
-        heads["lstm_visual"] = nn.LSTM(hidden, hidden, num_layers=1, batch_first=True, bidirectional=False)
-    if header == "tightTransf":
-        heads["cross"] = CrossEncoder(
-            hidden,
-            config.cross_num_hidden_layers,
-            config.cross_num_attention_heads,
-            max_positions=config.context_length,
-            dropout=config.cross_hidden_dropout_prob,
-        )
-        heads["similarity_dense"] = nn.Linear(hidden, 1)
-    return heads
+class UntrainedHeadWarning(UserWarning):
+    """A similarity head was initialised for fine-tuning, not loaded from trained weights."""
 
 
 class CLIP4ClipModel(PretrainedModel):
@@ -67,17 +55,57 @@ class CLIP4ClipModel(PretrainedModel):
 
     family = "clip4clip"
     config_class = CLIP4ClipConfig
-    converters = {
-        "original": convert_original_state_dict,
-        "openai-clip": convert_openai_clip_checkpoint,
-        "transformers-clip": convert_transformers_clip_checkpoint,
-    }
 
     def __init__(self, config: CLIP4ClipConfig):
         super().__init__(config)
-        self.clip = CLIPTowers(config.clip_sizes, linear_patch=config.linear_patch)
-        for name, module in build_heads(config).items():
-            self.add_module(name, module)
+        header, hidden, sizes = config.sim_header, config.cross_hidden_size, config.clip
+        self.clip = CLIPTowers(sizes, linear_patch=config.linear_patch)
+        if header in ("seqLSTM", "seqTransf"):
+            # created for seqLSTM too (and kept in its checkpoints), but only seqTransf uses it
+            self.frame_position_embeddings = nn.Embedding(sizes.context_length, hidden)
+        if header == "seqTransf":
+            # the text transformer's width and heads, the cross config's depth
+            self.transformerClip = TemporalTransformer(
+                sizes.transformer_width, config.cross_num_hidden_layers, sizes.transformer_heads
+            )
+        if header == "seqLSTM":
+            self.lstm_visual = nn.LSTM(hidden, hidden, num_layers=1, batch_first=True, bidirectional=False)
+        if header == "tightTransf":
+            self.cross = CrossEncoder(
+                hidden,
+                config.cross_num_hidden_layers,
+                config.cross_num_attention_heads,
+                max_positions=sizes.context_length,
+                dropout=config.cross_hidden_dropout_prob,
+            )
+            self.similarity_dense = nn.Linear(hidden, 1)
+
+    def heads(self) -> list[nn.Module]:
+        return [getattr(self, name) for name in HEAD_MODULES if hasattr(self, name)]
+
+    def init_like_original(self, loaded: StateDict) -> None:
+        """The head as the original starts fine-tuning from CLIP (the model holds CLIP already):
+        its ``init_weights``, then its "initialization trick": ``frame_position_embeddings`` and
+        the cross encoder's positions <- CLIP's text position embedding, the ``transformerClip``
+        and ``cross`` blocks <- the first ``cross_num_hidden_layers`` text blocks. The LSTM, the
+        cross pooler and ``similarity_dense`` stay random: only meanP gives CLIP's zero-shot ranking.
+        """
+        heads = self.heads()
+        if not heads:
+            return
+        for head in heads:
+            init_weights_like_original(head)
+        text = self.clip.text_model
+        if self.config.sim_header in ("seqLSTM", "seqTransf"):
+            start_from_clip_text(text, self.frame_position_embeddings, getattr(self, "transformerClip", None))
+        if self.config.sim_header == "tightTransf":
+            start_from_clip_text(text, self.cross.position_embeddings, self.cross.transformer)
+        warnings.warn(
+            f"CLIP4Clip {self.config.sim_header}: the similarity head is initialised from CLIP as for fine-tuning, "
+            "not trained; only meanP reproduces CLIP's zero-shot ranking. Load fine-tuned weights for this head.",
+            UntrainedHeadWarning,
+            stacklevel=2,
+        )
 
     # -- encoders -----------------------------------------------------------------------------
     def encode_text(self, input_ids: torch.Tensor) -> TextFeatures:
@@ -93,36 +121,14 @@ class CLIP4ClipModel(PretrainedModel):
         """Apply the temporal module of seqLSTM / seqTransf (identity for meanP)."""
         header = self.config.sim_header
         if header == "seqTransf":
-            positions = torch.arange(frames.shape[1], device=frames.device)
-            hidden = frames + self.frame_position_embeddings(positions)  # ids 0..T-1 whatever the mask
-            return self.transformerClip(hidden, mask) + frames
+            return seq_transformer(frames, mask, self.frame_position_embeddings, self.transformerClip)
         if header == "seqLSTM":
-            return self._lstm(frames, mask)
+            return seq_lstm(self.lstm_visual, frames, mask)
         return frames
-
-    def _lstm(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        lengths = mask.sum(dim=-1).cpu()
-        if bool((lengths == 0).any()):
-            raise ValueError("seqLSTM needs at least one valid frame per video (a video_mask row is all zeros)")
-        packed = pack_padded_sequence(frames, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = pad_packed_sequence(self.lstm_visual(packed)[0], batch_first=True)
-        # beyond the longest valid length the original keeps the input frames
-        out = torch.cat([out, frames[:, out.shape[1] :]], dim=1)
-        return out + frames
-
-    @staticmethod
-    def pool_frames(frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """L2-normalise each frame, masked mean (empty -> divide by 1), L2-normalise: (B, D)."""
-        frames = frames / frames.norm(dim=-1, keepdim=True)
-        weights = mask.to(frames.dtype).unsqueeze(-1)
-        count = weights.sum(dim=1)
-        count = torch.where(count == 0, torch.ones_like(count), count)
-        pooled = (frames * weights).sum(dim=1) / count
-        return pooled / pooled.norm(dim=-1, keepdim=True)
 
     def video_vector(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The loose heads' video vector (B, D), unit length."""
-        return self.pool_frames(self.contextualise(frames, mask), mask)
+        return pool_frames(self.contextualise(frames, mask), mask)
 
     def loose_logits(self, text: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
         """``logit_scale.exp() * cos``: text (N, D) EOT vectors, video (M, D) video vectors."""

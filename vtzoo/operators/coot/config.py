@@ -7,9 +7,9 @@ architecture (``config/retrieval/paper2020/*.yaml`` of the original: 384-d, one 
 attention-aware pooling for the local nets, ``avg_special`` + context cross-attention for the
 global nets); the variants differ only in the input feature dimensions and training settings.
 
-:meth:`CootConfig.from_original` reads the original's config layout (the yaml's
-``net_video_local`` ... blocks plus the dataset's feature dims) so any original configuration can
-be rebuilt.
+:meth:`CootConfig.from_original` reads the original's experiment config (the yaml's
+``net_video_local`` ... blocks, its dataset's feature sizes and its training losses), so any
+original configuration can be rebuilt.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+from vtzoo.errors import ConfigError
 
 NETWORK_NAMES = ("net_video_local", "net_video_global", "net_text_local", "net_text_global")
 POOLERS = ("atn", "avg_special")  # the two the original's make_pooler_module can build
@@ -168,34 +170,33 @@ class CootConfig:
         }[name]
 
     @classmethod
-    def from_original(
-        cls,
-        networks: Mapping[str, Any],
-        video_feature_dim: int,
-        text_feature_dim: int,
-        dataset: Mapping[str, Any] | None = None,
-        train: Mapping[str, Any] | None = None,
-    ) -> "CootConfig":
-        """Build from the original's config blocks (the yaml's ``net_*`` sections after ``same_as``).
-
-        ``dataset`` may hold ``max_frames``, ``add_stop_frame``, ``expand_segments``; ``train``
-        the yaml's ``train`` block (``contrastive_loss_config``, ``loss_cycle_cons``).
+    def from_original(cls, original: Mapping[str, Any], **overrides: Any) -> "CootConfig":
+        """The config of an original experiment (``config/retrieval/paper2020/*.yaml``, ``same_as``
+        resolved): the four ``net_*`` blocks, the feature sizes and clip settings of
+        ``dataset_val`` (else ``dataset_train``: ``vid_feat_dim``, ``text_feat_dim``,
+        ``max_frames``, ``add_stop_frame``, ``expand_segments``) and the ``train`` block's losses
+        (``contrastive_loss_config``, ``loss_cycle_cons``). ``overrides`` (vtzoo fields) go last.
         """
-        values: dict[str, Any] = {"video_feature_dim": int(video_feature_dim), "text_feature_dim": int(text_feature_dim)}
-        for name in NETWORK_NAMES:
-            values[name] = network_from_original(networks[name])
-        for key in ("max_frames", "add_stop_frame", "expand_segments"):
-            if dataset and key in dataset:
-                values[key] = int(dataset[key])
-        if train:
-            contrastive = train.get("contrastive_loss_config") or {}
-            for key in ("margin", "weight_high", "weight_high_internal", "weight_low", "weight_low_internal",
-                        "weight_context", "weight_context_internal"):  # fmt: skip
-                if key in contrastive:
-                    values[key] = float(contrastive[key])
-            if "loss_cycle_cons" in train:
-                values["loss_cycle_cons"] = float(train["loss_cycle_cons"])
+        missing = [name for name in NETWORK_NAMES if not isinstance(original.get(name), Mapping)]
+        dataset = original.get("dataset_val") or original.get("dataset_train") or {}
+        missing += [f"dataset_val.{key}" for key in ("vid_feat_dim", "text_feat_dim") if key not in dataset]
+        if missing:
+            raise ConfigError(f"COOT: the original config lacks {', '.join(missing)}")
+        values: dict[str, Any] = {"video_feature_dim": int(dataset["vid_feat_dim"]),
+                                  "text_feature_dim": int(dataset["text_feat_dim"])}  # fmt: skip
+        values.update({name: network_from_original(original[name]) for name in NETWORK_NAMES})
+        values.update({key: int(dataset[key]) for key in ("max_frames", "add_stop_frame", "expand_segments") if key in dataset})
+        train = original.get("train") or {}
+        contrastive = train.get("contrastive_loss_config") or {}
+        values.update({key: float(contrastive[key]) for key in _LOSS_WEIGHTS if key in contrastive})
+        if "loss_cycle_cons" in train:
+            values["loss_cycle_cons"] = float(train["loss_cycle_cons"])
+        values.update(overrides)
         return cls(**values)
+
+
+_LOSS_WEIGHTS = ("margin", "weight_high", "weight_high_internal", "weight_low", "weight_low_internal", "weight_context",
+                 "weight_context_internal")  # fmt: skip
 
 
 def _name_of(value: Any) -> str:

@@ -130,3 +130,8 @@ def to_legacy_list(state_dict: Mapping[str, torch.Tensor]) -> list[dict[str, tor
                 sd[sub] = value
         out.append(sd)
     return out
+
+
+# what the loading path (vtzoo.registry.weights.build_model) finds here
+read_checkpoint = load_original_checkpoint
+CONVERTERS = {"original": convert_original_state_dict}

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from vtzoo.operators.coot.config import CootConfig
-from vtzoo.operators.coot.convert import convert_original_state_dict
+from vtzoo.operators.coot.convert import CONVERTERS
 from vtzoo.operators.coot.losses import ContrastiveLoss, ContrastiveWeights, CycleConsistencyLoss, contrastive_total
 from vtzoo.operators.coot.model import CootModel
 from vtzoo.registry.golden import GoldenCase, GoldenError
@@ -21,24 +21,22 @@ from vtzoo.registry.weights import load_state_dict_strict
 
 
 def config_from_case(config: Mapping[str, Any]) -> CootConfig:
-    """The COOT config of a model case: its (tiny) network blocks and feature sizes."""
+    """The COOT config of a model case: its (tiny) network blocks and feature sizes, laid out as
+    the original's experiment yaml for :meth:`CootConfig.from_original`."""
     block = config.get("tiny_config") or config.get("model_config") or config.get("config")
     if not isinstance(block, Mapping) or "networks" not in block:
         raise GoldenError("coot case: config.json needs tiny_config.networks (the original's net_* blocks)")
-    dataset = block.get("dataset") or {}
+    dataset = dict(block.get("dataset") or {})
     dims = block.get("network_input_dims") or {}
-    video_dim = dataset.get("vid_feat_dim", dims.get("net_video_local"))
-    text_dim = dataset.get("text_feat_dim", dims.get("net_text_local"))
-    if video_dim is None or text_dim is None:
+    dataset.setdefault("vid_feat_dim", dims.get("net_video_local"))
+    dataset.setdefault("text_feat_dim", dims.get("net_text_local"))
+    if dataset["vid_feat_dim"] is None or dataset["text_feat_dim"] is None:
         raise GoldenError("coot case: feature sizes missing (tiny_config.dataset.vid_feat_dim / text_feat_dim)")
     losses = block.get("train_losses")
     if not losses:  # fall back to the full paper config's training block, when the case has one
         full = (config.get("full_config") or {}).get(config.get("full_config_this_variant", ""), {})
         losses = full.get("train") or {}
-    train = {"contrastive_loss_config": losses.get("contrastive_loss_config") or {}}
-    if "loss_cycle_cons" in losses:
-        train["loss_cycle_cons"] = losses["loss_cycle_cons"]
-    return CootConfig.from_original(block["networks"], video_dim, text_dim, dataset=dataset, train=train)
+    return CootConfig.from_original({**block["networks"], "dataset_val": dataset, "train": losses})
 
 
 def _normed(x: torch.Tensor) -> torch.Tensor:
@@ -60,7 +58,7 @@ def retrieval_ranks(similarity: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
 def _model_case(case: GoldenCase) -> dict[str, Any]:
     config = config_from_case(case.config)
     model = CootModel(config).eval()
-    load_state_dict_strict(model, convert_original_state_dict(case.original_state_dict(), config), str(case.path))
+    load_state_dict_strict(model, CONVERTERS["original"](case.original_state_dict(), config), str(case.path))
     x = case.inputs()
     out: dict[str, Any] = {}
     with torch.no_grad():
@@ -145,3 +143,6 @@ def run_case(case: GoldenCase) -> dict[str, Any]:
     if case.kind == "loss":
         return _loss_case(case)
     raise GoldenError(f"coot: unsupported case kind {case.kind!r} (model | loss)")
+
+
+GOLDEN_RUNNERS = {"coot": run_case}

@@ -22,9 +22,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from vtzoo.errors import VtzooError
+from vtzoo.errors import InputError
 from vtzoo.operators.coot.config import NETWORK_NAMES, CootConfig, CootNetworkConfig
-from vtzoo.operators.coot.convert import convert_original_state_dict, load_original_checkpoint
 from vtzoo.operators.coot.layers import (
     MLP,
     LearnableClsToken,
@@ -33,10 +32,10 @@ from vtzoo.operators.coot.layers import (
     make_norm,
     make_pooler,
 )
-from vtzoo.registry.weights import PretrainedModel
+from vtzoo.modeling import PretrainedModel
 
 
-class CootInputError(VtzooError, ValueError):
+class CootInputError(InputError):
     """Inputs COOT cannot encode (wrong feature size, empty clip or paragraph, ...)."""
 
 
@@ -151,9 +150,6 @@ class CootModel(PretrainedModel):
 
     family = "coot"
     config_class = CootConfig
-    converters = {"original": convert_original_state_dict}
-    # released .pth files are a list (2020) or a dict of the four networks' state dicts
-    read_checkpoint = staticmethod(load_original_checkpoint)
 
     def __init__(self, config: CootConfig):
         super().__init__(config)

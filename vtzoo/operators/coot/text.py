@@ -14,14 +14,16 @@ first tokens and its final ``[SEP]``); a :class:`CootTruncationWarning` says so.
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
 from vtzoo.operators.coot.inputs import CootTextFeatures, CootTruncationWarning
 from vtzoo.operators.coot.model import CootInputError
+from vtzoo.registry.errors import WeightsError
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -102,3 +104,32 @@ class BertParagraphEncoder:
             out = self.bert(input_ids=flat, attention_mask=torch.ones_like(flat), output_hidden_states=True)
         features = torch.cat([out.hidden_states[layer][0] for layer in self.layers], dim=-1).float().cpu()
         return CootTextFeatures(features, [len(s) for s in ids], sentences=list(sentences), truncated=truncated)
+
+
+# -- the BERT text tower ------------------------------------------------------------------------
+def untrained_bert(sizes: Mapping[str, Any] | None, seed: int) -> Any:
+    """A BERT of ``sizes`` (``BertConfig`` fields; default bert-base-uncased's sizes), initialised
+    from ``seed`` in a forked RNG (the same weights in any process)."""
+    from transformers import BertConfig, BertModel
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return BertModel(BertConfig(**dict(sizes or {})), add_pooling_layer=False).eval()
+
+
+def local_bert(folder: str | os.PathLike) -> Any:
+    """A transformers BERT folder (``config.json`` + weights), read locally."""
+    from transformers import BertModel
+
+    try:
+        return BertModel.from_pretrained(str(folder), add_pooling_layer=False, local_files_only=True).eval()
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"coot: text_model folder {folder} could not be read: {exc}") from None
+
+
+def hub_bert(repo: str, revision: str | None) -> Any:
+    """A BERT from the Hub, through vtzoo's Hub client (cache, offline errors, no retries)."""
+    from vtzoo.registry.hub import download_hub_files
+
+    folder, _ = download_hub_files(repo, revision, allow_patterns=["config.json", "*.safetensors"])
+    return local_bert(folder)

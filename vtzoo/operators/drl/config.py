@@ -7,39 +7,33 @@ regularisation (``cdcr=3``) -- the defaults of the original ``main.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from vtzoo.backbones.clip import OPENAI_RELEASES, CLIPSizes
 
 INTERACTIONS = ("wti", "ti", "dp", "xti")
 AGG_MODULES = ("seqTransf", "seqLSTM", "None")
 WTI_ARCHS = (1, 2, 3)
 CDCR_MODES = (0, 1, 2, 3)
+# the original's arguments (its argparse names) that are DRL config fields as they are
+_ARGUMENTS = ("interaction", "agg_module", "wti_arch", "cdcr", "cdcr_alpha1", "cdcr_alpha2", "cdcr_lambda",
+              "max_words", "max_frames")
 
 
 @dataclass
 class DRLConfig:
     """Every hyper-parameter of a DRL model.
 
-    The CLIP sizes mirror what the original reads from the OpenAI CLIP state dict; heads of
-    both CLIP towers are ``width // 64`` unless given. The temporal transformer of ``seqTransf``
-    always has ``temporal_layers`` (4 in the original, hard-coded) layers with the text
-    tower's width and heads; the ``xti`` cross encoder has ``cross_layers`` layers and
-    ``cross_heads`` (8, hard-coded) heads. (The original builds both from one cross config: an
-    xti run given ``--cross_num_hidden_layers`` also changes its seqTransf depth; set both
-    fields to that value for such a checkpoint.)
+    ``clip``: the CLIP sizes (what the original reads from the OpenAI CLIP state dict). The
+    temporal transformer of ``seqTransf`` always has ``temporal_layers`` (4 in the original,
+    hard-coded) layers with the text tower's width and heads; the ``xti`` cross encoder has
+    ``cross_layers`` layers and ``cross_heads`` (8, hard-coded) heads. (The original builds both
+    from one cross config: an xti run given ``--cross_num_hidden_layers`` also changes its
+    seqTransf depth; :meth:`from_original` sets both.)
     """
 
-    # CLIP towers (ViT-B/32)
-    embed_dim: int = 512
-    image_resolution: int = 224
-    vision_layers: int = 12
-    vision_width: int = 768
-    vision_patch_size: int = 32
-    vision_heads: int | None = None
-    context_length: int = 77
-    vocab_size: int = 49408
-    transformer_width: int = 512
-    transformer_heads: int | None = None
-    transformer_layers: int = 12
+    clip: CLIPSizes = field(default_factory=CLIPSizes)
 
     # DRL heads
     interaction: str = "wti"  # wti | ti | dp | xti
@@ -60,6 +54,8 @@ class DRLConfig:
     max_frames: int = 12
 
     def __post_init__(self) -> None:
+        if isinstance(self.clip, Mapping):
+            self.clip = CLIPSizes(**self.clip)
         if self.interaction not in INTERACTIONS:
             raise ValueError(f"DRLConfig.interaction must be one of {INTERACTIONS}, got {self.interaction!r}")
         if self.agg_module in (None, "none"):
@@ -70,19 +66,33 @@ class DRLConfig:
             raise ValueError(f"DRLConfig.wti_arch must be one of {WTI_ARCHS}, got {self.wti_arch!r}")
         if self.cdcr not in CDCR_MODES:
             raise ValueError(f"DRLConfig.cdcr must be one of {CDCR_MODES}, got {self.cdcr!r}")
-        if self.embed_dim != self.transformer_width:
+        if self.clip.embed_dim != self.clip.transformer_width:
             # The weight networks, the temporal module and the cross encoder all take the
             # projected (embed_dim) features but are built with the text width.
             raise ValueError(
-                f"DRL needs embed_dim == transformer_width (got {self.embed_dim} and {self.transformer_width})"
+                f"DRL needs clip.embed_dim == clip.transformer_width (got {self.clip.embed_dim} and "
+                f"{self.clip.transformer_width})"
             )
-        if self.max_words > self.context_length:
-            raise ValueError(f"max_words ({self.max_words}) exceeds context_length ({self.context_length})")
+        if self.max_words > self.clip.context_length:
+            raise ValueError(f"max_words ({self.max_words}) exceeds clip.context_length ({self.clip.context_length})")
 
-    @property
-    def text_heads(self) -> int:
-        return self.transformer_heads or self.transformer_width // 64
+    @classmethod
+    def from_original(cls, original: Mapping[str, Any]) -> "DRLConfig":
+        """The config of a model the original code builds.
 
-    @property
-    def visual_heads(self) -> int:
-        return self.vision_heads or self.vision_width // 64
+        ``original`` holds the original's arguments (its argparse namespace: ``interaction``,
+        ``agg_module``, ``wti_arch``, ``cdcr*``, ``max_words``, ``max_frames``, ``base_encoder``,
+        ``cross_num_hidden_layers``), flat or under ``model_config``; optionally the CLIP sizes it
+        read off the CLIP state dict under ``clip`` (else those of the ``base_encoder`` release).
+        A golden case's ``tiny`` block is such a dict. Missing arguments take this config's defaults.
+        """
+        args = original.get("model_config", original)
+        release = str(args.get("base_encoder", "ViT-B/32"))
+        if release not in OPENAI_RELEASES:
+            raise ValueError(f"unsupported base_encoder {release!r} (known: {', '.join(OPENAI_RELEASES)})")
+        sizes = original.get("clip")
+        values: dict[str, Any] = {k: args[k] for k in _ARGUMENTS if k in args}
+        if args.get("interaction") == "xti" and args.get("cross_num_hidden_layers") is not None:
+            # the shared cross config's depth, which the original's seqTransf module reads too
+            values["cross_layers"] = values["temporal_layers"] = int(args["cross_num_hidden_layers"])
+        return cls(clip=CLIPSizes(**sizes) if sizes else CLIPSizes.of_release(release), **values)

@@ -4,6 +4,10 @@ The original saves ``model.state_dict()`` of its ``DRL`` module: CLIP under ``cl
 key names (fp16 Linear/Conv/attention tensors when trained on GPU), and the heads at top level.
 Only the CLIP internals and the attention blocks change names here; everything else keeps its
 original key.
+
+``CONVERTERS`` (found by :class:`~vtzoo.modeling.PretrainedModel`): ``original`` for those
+checkpoints; ``openai-clip`` / ``transformers-clip`` for a plain CLIP to start from (no DRL weights
+were released), whose heads :meth:`DRLModel.init_like_original` initialises.
 """
 
 from __future__ import annotations
@@ -13,9 +17,15 @@ from typing import Any, Mapping
 
 import torch
 
-from vtzoo.backbones.clip import convert_openai_clip_state_dict
+from vtzoo.backbones.clip import (
+    convert_openai_clip_state_dict,
+    convert_transformers_clip_state_dict,
+    is_openai_clip_state_dict,
+)
 from vtzoo.backbones.cross import convert_original_cross_encoder, convert_original_transformer
-from vtzoo.registry.weights import WeightsError
+from vtzoo.modeling import PartialStateDict
+from vtzoo.operators.drl.model import HEAD_MODULES
+from vtzoo.registry.errors import WeightsError
 
 # head key -> the configuration it belongs to (used to explain a checkpoint/config mismatch)
 _HEAD_PATTERNS: dict[str, tuple[str, str]] = {
@@ -108,22 +118,9 @@ def convert_original_state_dict(state_dict: Mapping[str, torch.Tensor], config: 
 
 
 # -- starting from CLIP (no DRL weights were released) -------------------------------------------
-def convert_clip_state_dict(state_dict: Mapping[str, torch.Tensor], config: Any) -> dict[str, torch.Tensor]:
-    """An OpenAI or transformers CLIP state dict -> a DRL model as the original starts fine-tuning.
-
-    CLIP weights are copied; the heads get the original's initialisation (Linear / Embedding
-    weights N(0, 0.02) from a fixed seed, zero biases, LayerNorms 1/0, PyTorch's LSTM default)
-    and its 'initialization trick': ``frame_position_embeddings`` <- CLIP's text positional
-    embedding, the temporal transformer's (and xti's cross encoder's) blocks <- the first CLIP
-    text blocks. With ``wti`` this is a usable zero-shot model (near-uniform token weights).
-    """
-    from vtzoo.backbones.clip import (
-        convert_openai_clip_state_dict,
-        convert_transformers_clip_state_dict,
-        is_openai_clip_state_dict,
-    )
-    from vtzoo.operators.drl.model import DRLModel
-
+def convert_clip_state_dict(state_dict: Mapping[str, torch.Tensor], config: Any) -> PartialStateDict:
+    """An OpenAI or transformers CLIP state dict -> DRL's CLIP; the heads are left to
+    :meth:`DRLModel.init_like_original` (the original's start of fine-tuning)."""
     if any(k.startswith("clip.") for k in state_dict):
         raise WeightsError("this looks like a DRL (or CLIP4Clip) checkpoint with a 'clip.' prefix, not a bare CLIP")
     if is_openai_clip_state_dict(state_dict):
@@ -132,42 +129,11 @@ def convert_clip_state_dict(state_dict: Mapping[str, torch.Tensor], config: Any)
         clip_sd = convert_transformers_clip_state_dict(state_dict)
     else:
         raise WeightsError("not a CLIP state dict (expected OpenAI keys 'visual.proj', ... or transformers CLIPModel keys)")
-    model = DRLModel(config)
-    _init_heads_like_original(model, seed=0)
-    out = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    out.update({f"clip.{k}": v for k, v in clip_sd.items()})
-    text_pos = clip_sd["text_model.embeddings.position_embedding.weight"]
-    text_layers = {k[len("text_model.encoder."):]: v for k, v in clip_sd.items() if k.startswith("text_model.encoder.layers.")}
-
-    def copy_blocks(dst: str, count: int) -> None:
-        for key, value in text_layers.items():
-            if int(key.split(".")[1]) < count:
-                out[f"{dst}{key}"] = value.clone()
-
-    if config.agg_module in ("seqTransf", "seqLSTM"):
-        out["frame_position_embeddings.weight"] = text_pos.clone()
-    if config.agg_module == "seqTransf":
-        copy_blocks("transformerClip.encoder.", config.temporal_layers)
-    if config.interaction == "xti":
-        out["cross.position_embeddings.weight"] = text_pos.clone()
-        copy_blocks("cross.transformer.encoder.", config.cross_layers)
-    return out
+    return PartialStateDict({f"clip.{k}": v for k, v in clip_sd.items()}, initialised=tuple(f"{m}." for m in HEAD_MODULES))
 
 
-def _init_heads_like_original(model: torch.nn.Module, seed: int) -> None:
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, module in model.named_modules():
-            if name == "clip" or name.startswith("clip."):
-                continue
-            if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
-                module.weight.normal_(0.0, 0.02, generator=generator)
-                if getattr(module, "bias", None) is not None:
-                    module.bias.zero_()
-            elif isinstance(module, torch.nn.LayerNorm):
-                module.weight.fill_(1.0)
-                module.bias.zero_()
-            elif isinstance(module, torch.nn.LSTM):
-                bound = module.hidden_size**-0.5  # PyTorch's own LSTM init, made reproducible
-                for param in module.parameters():
-                    param.uniform_(-bound, bound, generator=generator)
+CONVERTERS = {
+    "original": convert_original_state_dict,
+    "openai-clip": convert_clip_state_dict,
+    "transformers-clip": convert_clip_state_dict,
+}

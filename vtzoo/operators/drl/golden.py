@@ -1,8 +1,8 @@
 """Golden parity runner for DRL cases (``vtzoo verify-golden``).
 
-The variant is read from the case's ``config.json`` only: CLIP sizes from ``tiny.clip`` and the
-DRL settings (interaction, agg_module, wti_arch, cdcr, ...) from ``tiny.model_config`` -- the
-fields of the original's argparse namespace.
+The variant is read from the case's ``config.json`` only: its ``tiny`` block holds the CLIP sizes
+(``clip``) and the original's arguments (``model_config``: interaction, agg_module, wti_arch,
+cdcr, ...), mapped by :meth:`DRLConfig.from_original`.
 """
 
 from __future__ import annotations
@@ -12,39 +12,27 @@ from typing import Any, Mapping
 import torch
 
 from vtzoo.operators.drl.config import DRLConfig
-from vtzoo.operators.drl.convert import convert_original_state_dict
+from vtzoo.operators.drl.convert import CONVERTERS
 from vtzoo.operators.drl.model import DRLModel
 from vtzoo.registry.golden import GoldenCase, GoldenError, Skipped
 from vtzoo.registry.weights import load_state_dict_strict
 
-_CLIP_FIELDS = (
-    "embed_dim", "image_resolution", "vision_layers", "vision_width", "vision_patch_size", "vision_heads",
-    "context_length", "vocab_size", "transformer_width", "transformer_heads", "transformer_layers",
-)
-_HEAD_FIELDS = ("interaction", "agg_module", "wti_arch", "cdcr", "cdcr_alpha1", "cdcr_alpha2", "cdcr_lambda",
-                "max_words", "max_frames")
-
 
 def config_from_case(case_config: Mapping[str, Any]) -> DRLConfig:
-    """A :class:`DRLConfig` from a golden case's config.json (original argparse field names)."""
+    """The :class:`DRLConfig` of a golden case's config.json."""
     tiny = case_config.get("tiny") or {}
-    clip, args = tiny.get("clip"), tiny.get("model_config")
-    if not isinstance(clip, dict) or not isinstance(args, dict):
+    if not isinstance(tiny.get("clip"), dict) or not isinstance(tiny.get("model_config"), dict):
         raise GoldenError("DRL case config.json needs 'tiny.clip' (CLIP sizes) and 'tiny.model_config' (DRL args)")
-    values: dict[str, Any] = {k: clip[k] for k in _CLIP_FIELDS if k in clip}
-    values.update({k: args[k] for k in _HEAD_FIELDS if k in args})
-    if args.get("interaction") == "xti" and args.get("cross_num_hidden_layers") is not None:
-        # The original sets the shared cross config's layer count, which its seqTransf module reads too.
-        values["cross_layers"] = values["temporal_layers"] = int(args["cross_num_hidden_layers"])
-    if str(args.get("base_encoder", "ViT-B/32")) not in ("ViT-B/32", "ViT-B/16", "ViT-L/14"):
-        raise GoldenError(f"unsupported base_encoder {args.get('base_encoder')!r}")
-    return DRLConfig(**values)
+    try:
+        return DRLConfig.from_original(tiny)
+    except (TypeError, ValueError) as exc:
+        raise GoldenError(f"DRL case config.json: {exc}") from None
 
 
 def run_case(case: GoldenCase) -> dict[str, torch.Tensor | Skipped]:
     config = config_from_case(case.config)
     model = DRLModel(config).eval()
-    load_state_dict_strict(model, convert_original_state_dict(case.original_state_dict(), config), str(case.path))
+    load_state_dict_strict(model, CONVERTERS["original"](case.original_state_dict(), config), str(case.path))
     inputs, expected = case.inputs(), case.outputs()
     text_mask, video_mask = inputs["text_mask"], inputs["video_mask"]
     train_seed = int((case.config.get("case") or {}).get("train_seed", 0))
@@ -76,3 +64,6 @@ def run_case(case: GoldenCase) -> dict[str, torch.Tensor | Skipped]:
     for name in expected:
         out.setdefault(name, Skipped("an intermediate of the original this port does not expose"))
     return out
+
+
+GOLDEN_RUNNERS = {"drl": run_case}

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vtzoo.backbones.cross import l2_normalise, pool_frames
+
 
 @dataclass
 class InteractionOutput:
@@ -53,11 +55,6 @@ def build_weight_network(width: int, arch: int) -> nn.Module:
     raise ValueError(f"wti_arch must be 1, 2 or 3, got {arch!r}")
 
 
-def l2_normalise(x: torch.Tensor) -> torch.Tensor:
-    # Plain division (no epsilon), as the original: an all-zero feature would give NaN there too.
-    return x / x.norm(dim=-1, keepdim=True)
-
-
 def eot_features(text_feat: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
     """The feature at the last valid position (sum(mask) - 1) of each text: (A, Nt, D) -> (A, D).
 
@@ -67,12 +64,6 @@ def eot_features(text_feat: torch.Tensor, text_mask: torch.Tensor) -> torch.Tens
     return text_feat[torch.arange(text_feat.shape[0], device=text_feat.device), last]
 
 
-def masked_frame_mean(video_feat: torch.Tensor, video_mask: torch.Tensor) -> torch.Tensor:
-    """Mean over valid frames (a video without valid frames divides by 1): (B, Nv, D) -> (B, D)."""
-    mask = video_mask.to(dtype=torch.float).unsqueeze(-1)
-    count = mask.sum(dim=1)
-    count[count == 0.0] = 1.0
-    return (video_feat * mask).sum(dim=1) / count
 
 
 def token_weights(weight_net: nn.Module, feat: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -118,9 +109,7 @@ def dp_vectors(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The two unit vectors ``dp`` compares: the text's end token and the re-normalised mean of
     the L2-normalised valid frames."""
-    text_vec = l2_normalise(eot_features(text_feat, text_mask))
-    video_vec = l2_normalise(masked_frame_mean(l2_normalise(video_feat), video_mask))
-    return text_vec, video_vec
+    return l2_normalise(eot_features(text_feat, text_mask)), pool_frames(video_feat, video_mask)
 
 
 # -- channel decorrelation regularisation ----------------------------------------------------

@@ -10,13 +10,22 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vtzoo.backbones.clip import CLIPSizes, CLIPTowers
-from vtzoo.backbones.cross import CrossEncoder, TemporalTransformer
+from vtzoo.backbones.clip import CLIPTowers
+from vtzoo.backbones.cross import (
+    CrossEncoder,
+    TemporalTransformer,
+    init_weights_like_original,
+    seq_lstm,
+    seq_transformer,
+    start_from_clip_text,
+)
+from vtzoo.modeling import PretrainedModel, StateDict
 from vtzoo.operators.drl import interaction as I
 from vtzoo.operators.drl.config import DRLConfig
-from vtzoo.operators.drl.convert import convert_clip_state_dict, convert_original_state_dict
-from vtzoo.operators.drl.temporal import lstm_aggregate
-from vtzoo.registry.weights import PretrainedModel
+
+# the modules beside CLIP, as the original names them
+HEAD_MODULES = ("frame_position_embeddings", "transformerClip", "lstm_visual", "text_weight_fc", "video_weight_fc",
+                "cross", "similarity_dense")
 
 
 class DRLModel(PretrainedModel):
@@ -29,29 +38,40 @@ class DRLModel(PretrainedModel):
 
     family = "drl"
     config_class = DRLConfig
-    converters = {
-        "original": convert_original_state_dict,
-        "openai-clip": convert_clip_state_dict,
-        "transformers-clip": convert_clip_state_dict,
-    }
 
     def __init__(self, config: DRLConfig):
         super().__init__(config)
-        width = config.transformer_width
-        self.clip = CLIPTowers(clip_sizes(config))
+        sizes = config.clip
+        width = sizes.transformer_width
+        self.clip = CLIPTowers(sizes)
         if config.agg_module in ("seqTransf", "seqLSTM"):
             # also created (and unused) for seqLSTM, as in the original
-            self.frame_position_embeddings = nn.Embedding(config.context_length, width)
+            self.frame_position_embeddings = nn.Embedding(sizes.context_length, width)
         if config.agg_module == "seqTransf":
-            self.transformerClip = TemporalTransformer(width, config.temporal_layers, config.text_heads)
+            self.transformerClip = TemporalTransformer(width, config.temporal_layers, sizes.transformer_heads)
         elif config.agg_module == "seqLSTM":
             self.lstm_visual = nn.LSTM(width, width, batch_first=True, bidirectional=False, num_layers=1)
         if config.interaction == "wti":
             self.text_weight_fc = I.build_weight_network(width, config.wti_arch)
             self.video_weight_fc = I.build_weight_network(width, config.wti_arch)
         elif config.interaction == "xti":
-            self.cross = CrossEncoder(width, config.cross_layers, config.cross_heads, config.context_length)
+            self.cross = CrossEncoder(width, config.cross_layers, config.cross_heads, sizes.context_length)
             self.similarity_dense = nn.Linear(width, 1)
+
+    def init_like_original(self, loaded: StateDict) -> None:
+        """The heads as the original starts fine-tuning from CLIP (the model holds CLIP already):
+        its ``init_weights``, then its "initialization trick": ``frame_position_embeddings`` (and
+        xti's cross-encoder positions) <- CLIP's text position embedding, the temporal transformer's
+        (and the cross encoder's) blocks <- the first CLIP text blocks. With ``wti`` this is a
+        usable zero-shot model (near-uniform token weights)."""
+        for name in HEAD_MODULES:
+            if hasattr(self, name):
+                init_weights_like_original(getattr(self, name))
+        text = self.clip.text_model
+        if self.config.agg_module in ("seqTransf", "seqLSTM"):
+            start_from_clip_text(text, self.frame_position_embeddings, getattr(self, "transformerClip", None))
+        if self.config.interaction == "xti":
+            start_from_clip_text(text, self.cross.position_embeddings, self.cross.transformer)
 
     # -- features -------------------------------------------------------------------------------
     def encode_text(self, text_ids: torch.Tensor) -> torch.Tensor:
@@ -68,15 +88,8 @@ class DRLModel(PretrainedModel):
         if agg == "None":
             return frames
         if agg == "seqLSTM":
-            return lstm_aggregate(self.lstm_visual, frames, video_mask)
-        if frames.shape[1] > self.frame_position_embeddings.num_embeddings:
-            raise ValueError(
-                f"seqTransf has {self.frame_position_embeddings.num_embeddings} frame positions, got {frames.shape[1]} frames"
-            )
-        # position ids 0..T-1 whatever the mask; the residual uses the features before them
-        positions = torch.arange(frames.shape[1], device=frames.device)
-        hidden = self.transformerClip(frames + self.frame_position_embeddings(positions), video_mask)
-        return hidden + frames
+            return seq_lstm(self.lstm_visual, frames, video_mask)
+        return seq_transformer(frames, video_mask, self.frame_position_embeddings, self.transformerClip)
 
     def encode_video(self, video: torch.Tensor, video_mask: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) pixels + (B, T) mask -> aggregated frame features (B, T, D)."""
@@ -202,22 +215,6 @@ class DRLModel(PretrainedModel):
         else:
             v2t = logits.T
         return I.InteractionOutput(t2v=logits, v2t=v2t)
-
-
-def clip_sizes(config: DRLConfig) -> CLIPSizes:
-    return CLIPSizes(
-        embed_dim=config.embed_dim,
-        image_resolution=config.image_resolution,
-        vision_layers=config.vision_layers,
-        vision_width=config.vision_width,
-        vision_patch_size=config.vision_patch_size,
-        vision_heads=config.visual_heads,
-        context_length=config.context_length,
-        vocab_size=config.vocab_size,
-        transformer_width=config.transformer_width,
-        transformer_heads=config.text_heads,
-        transformer_layers=config.transformer_layers,
-    )
 
 
 def _check_pair(text_feat, video_feat, text_mask, video_mask) -> None:

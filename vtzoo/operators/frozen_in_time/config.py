@@ -6,11 +6,21 @@ a DistilBERT-base (uncased) text tower and a 256-d ``minimal`` projection.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any, Mapping
+
+from vtzoo.errors import ConfigError
 
 PROJECTIONS = ("minimal", "")
 TEMPORAL_FIXES = ("zeros", "interp", "bilinear")
 TIME_INITS = ("zeros", "rand")
+# SpaceTimeTransformer / DistilBertConfig argument -> config field
+_VIDEO_ARGS = {name: name for name in ("img_size", "patch_size", "in_chans", "embed_dim", "depth", "num_heads",
+                                       "mlp_ratio", "qkv_bias", "qk_scale")}  # fmt: skip
+_TEXT_ARGS = {"vocab_size": "text_vocab_size", "dim": "text_dim", "n_layers": "text_layers", "n_heads": "text_heads",
+              "hidden_dim": "text_hidden_dim", "max_position_embeddings": "text_max_position_embeddings",
+              "activation": "text_activation", "pad_token_id": "text_pad_token_id"}  # fmt: skip
 
 
 @dataclass
@@ -72,6 +82,48 @@ class FrozenInTimeConfig:
             raise ValueError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
         if self.num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {self.num_frames}")
+
+    @classmethod
+    def from_original(cls, original: Mapping[str, Any]) -> "FrozenInTimeConfig":
+        """The config of an original ``FrozenInTime`` model.
+
+        ``original`` is the original repository's training config (``{"arch": {"type":
+        "FrozenInTime", "args": {...}}}``), the ``FrozenInTime`` arguments alone (``video_params``,
+        ``text_params``, ``projection``, ``load_temporal_fix``, ...), or a golden case's
+        config.json, which also records the effective ``SpaceTimeTransformer`` arguments and the
+        DistilBERT config. Without those, the original's own choices apply: ViT-B/16 at 224 px
+        (``arch_config: base_patch16_224``, the only one it builds) and distilbert-base-uncased.
+        """
+        args = original.get("frozen_in_time_args") or (original.get("arch") or {}).get("args") or original
+        if "video_params" not in args or "text_params" not in args:
+            raise ConfigError("original Frozen in Time config: no video_params/text_params (expected the "
+                              "FrozenInTime arguments, a training config's arch.args, or a golden case)")  # fmt: skip
+        video, text = args["video_params"], args["text_params"]
+        stt = original.get("space_time_transformer_effective_args") or {}
+        bert = original.get("distilbert_config") or {}
+        unsupported = [
+            (video.get("model", "SpaceTimeTransformer") != "SpaceTimeTransformer", f"video model {video.get('model')!r}"),
+            (video.get("arch_config", "base_patch16_224") != "base_patch16_224", f"arch_config {video.get('arch_config')!r}"),
+            (stt.get("attention_style", video.get("attention_style", "frozen-in-time")) != "frozen-in-time",
+             "an attention_style other than 'frozen-in-time'"),
+            (bool(stt.get("representation_size")), "representation_size (a pre-logits layer FrozenInTime does not use)"),
+            (bool(bert.get("sinusoidal_pos_embds")), "sinusoidal DistilBERT position embeddings"),
+        ]  # fmt: skip
+        for refused, what in unsupported:
+            if refused:
+                raise ConfigError(f"original Frozen in Time config: {what} is not supported")
+        values: dict[str, Any] = {ours: stt[theirs] for theirs, ours in _VIDEO_ARGS.items() if theirs in stt}
+        values.update({ours: bert[theirs] for theirs, ours in _TEXT_ARGS.items() if theirs in bert})
+        eps = re.search(r"eps=([0-9.eE+-]+)", str(stt.get("norm_layer", "")))
+        if eps:
+            values["layer_norm_eps"] = float(eps.group(1))
+        # FrozenInTime reads num_frames from video_params (default 4) for both the tower and the
+        # temporal fix on load
+        values["num_frames"] = video.get("num_frames", stt.get("num_frames", 4))
+        values["time_init"] = video.get("time_init", "zeros")
+        values["text_model"] = text.get("model", "distilbert-base-uncased")
+        values.update({key: args[key] for key in ("projection", "projection_dim", "load_temporal_fix") if key in args})
+        return cls(**values)
 
     @property
     def patches_per_frame(self) -> int:

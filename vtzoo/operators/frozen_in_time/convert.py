@@ -3,18 +3,20 @@
 vtzoo keeps the original's module names, so the conversion is about what the original did on
 load: drop a DataParallel ``module.`` prefix, ignore DistilBERT's ``position_ids`` buffer
 (saved by older transformers), and fit ``video_model.temporal_embed`` to the model's frame
-count (truncate a longer table; fill a shorter one per ``load_temporal_fix``).
+count (truncate a longer table; fill a shorter one per the config's ``load_temporal_fix``).
+The trainer's ``.pth.tar`` is read by the generic reader (tensors only: its pickled
+``ConfigParser`` becomes an inert stand-in, see :mod:`vtzoo.registry.safe_pickle`), so loading
+goes through :func:`vtzoo.registry.weights.build_model` like any other family's.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 import torch
 import torch.nn.functional as F
 
-from vtzoo.registry.weights import WeightsError, unwrap_state_dict
+from vtzoo.registry.weights import WeightsError
 
 if TYPE_CHECKING:  # pragma: no cover
     from vtzoo.operators.frozen_in_time.config import FrozenInTimeConfig
@@ -36,17 +38,6 @@ def strip_data_parallel(state_dict: Mapping[str, torch.Tensor]) -> dict[str, tor
     if keys and keys[0].startswith("module."):
         return {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state_dict.items()}
     return dict(state_dict)
-
-
-def read_original_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
-    """The state dict of an original release (``.pth.tar``), read without unpickling code.
-
-    The trainer's file also pickles its ``ConfigParser``; that object is replaced by an inert
-    stand-in and dropped, and only ``checkpoint['state_dict']`` is returned.
-    """
-    from vtzoo.registry.safe_pickle import load_checkpoint_tensors
-
-    return unwrap_state_dict(load_checkpoint_tensors(path), path)
 
 
 def fit_temporal_embed(table: torch.Tensor, num_frames: int, fix: str) -> torch.Tensor:
@@ -96,3 +87,8 @@ def convert_original_state_dict(
         )
     sd[TEMPORAL_KEY] = fit_temporal_embed(sd[TEMPORAL_KEY], config.num_frames, config.load_temporal_fix)
     return sd
+
+
+# checkpoint formats the one loading path (vtzoo.registry.weights.build_model) converts; the
+# temporal fix needs the model's config, which build_model hands to every converter
+CONVERTERS = {"original": convert_original_state_dict}

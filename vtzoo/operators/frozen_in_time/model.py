@@ -15,9 +15,9 @@ from timm.layers import Mlp, PatchEmbed, trunc_normal_
 from torch import nn
 from transformers import DistilBertConfig, DistilBertModel
 
+from vtzoo.errors import InputError
+from vtzoo.modeling import PretrainedModel
 from vtzoo.operators.frozen_in_time.config import FrozenInTimeConfig
-from vtzoo.operators.frozen_in_time.convert import convert_original_state_dict
-from vtzoo.registry.weights import PretrainedModel
 
 
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -126,17 +126,17 @@ class SpaceTimeTransformer(nn.Module):
     def check_input(self, video: torch.Tensor) -> None:
         c = self.config
         if video.dim() != 5:
-            raise ValueError(
+            raise InputError(
                 f"Frozen in Time expects video as (batch, frames, 3, H, W), got shape {tuple(video.shape)}"
             )
         b, f, ch, h, w = video.shape
         if f > self.num_frames:
-            raise ValueError(
+            raise InputError(
                 f"clip has {f} frames but this model takes at most num_frames={self.num_frames} "
                 "(sample fewer frames, or build the model with more frames and load_temporal_fix)"
             )
         if f < 1 or ch != c.in_chans or (h, w) != (c.img_size, c.img_size):
-            raise ValueError(
+            raise InputError(
                 f"expected video frames of shape ({c.in_chans}, {c.img_size}, {c.img_size}) and >= 1 frame, "
                 f"got (batch, frames, C, H, W) = {tuple(video.shape)}"
             )
@@ -191,7 +191,6 @@ class FrozenInTimeModel(PretrainedModel):
 
     family = "frozen_in_time"
     config_class = FrozenInTimeConfig
-    converters = {"original": convert_original_state_dict}
 
     def __init__(self, config: FrozenInTimeConfig):
         super().__init__(config)

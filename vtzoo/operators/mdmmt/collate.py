@@ -26,6 +26,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from vtzoo.errors import InputError
+
 
 @dataclass
 class ExpertSequence:
@@ -65,7 +67,7 @@ def _as_sequence(value: Any, name: str) -> ExpertSequence | None:
         return ExpertSequence(value[0], value[1])
     if isinstance(value, (torch.Tensor, np.ndarray)):
         return ExpertSequence(value, None)
-    raise TypeError(f"expert {name!r}: expected ExpertSequence, (features, timings) or a features array, got {type(value).__name__}")
+    raise InputError(f"expert {name!r}: expected ExpertSequence, (features, timings) or a features array, got {type(value).__name__}")
 
 
 def _to_numpy(x: Any) -> np.ndarray:
@@ -78,20 +80,20 @@ def validate_sequence(seq: ExpertSequence, name: str, dim: int) -> tuple[np.ndar
     """Check one expert's features/timings; errors name the expert and what is expected."""
     feats = _to_numpy(seq.features)
     if feats.ndim != 2 or feats.shape[1] != dim:
-        raise ValueError(f"expert {name!r}: features must have shape (n, {dim}), got {tuple(feats.shape)}")
+        raise InputError(f"expert {name!r}: features must have shape (n, {dim}), got {tuple(feats.shape)}")
     if seq.timings is None:
         return feats, None
     times = _to_numpy(seq.timings).astype(np.float64)
     if times.shape != (feats.shape[0], 2):
-        raise ValueError(f"expert {name!r}: timings must have shape ({feats.shape[0]}, 2) [start, end], got {tuple(times.shape)}")
+        raise InputError(f"expert {name!r}: timings must have shape ({feats.shape[0]}, 2) [start, end], got {tuple(times.shape)}")
     if np.isnan(times).any():
-        raise ValueError(
+        raise InputError(
             f"expert {name!r}: timings contain NaN; pass timings=None for an expert without timestamps"
         )
     if (times[:, 1] < times[:, 0]).any():
-        raise ValueError(f"expert {name!r}: a segment ends before it starts (timings are [start, end])")
+        raise InputError(f"expert {name!r}: a segment ends before it starts (timings are [start, end])")
     if (np.diff(times[:, 0]) < 0).any():
-        raise ValueError(f"expert {name!r}: segments are out of order (starts must not decrease)")
+        raise InputError(f"expert {name!r}: segments are out of order (starts must not decrease)")
     return feats, times
 
 
@@ -101,7 +103,7 @@ def _videos_as_sequences(videos: Sequence[Mapping[str, Any]], experts: Sequence[
     for i, video in enumerate(videos):
         unknown = sorted(set(video) - known)
         if unknown:
-            raise ValueError(f"video {i}: unknown expert(s) {unknown}; this model has {sorted(known)}")
+            raise InputError(f"video {i}: unknown expert(s) {unknown}; this model has {sorted(known)}")
         present = {}
         for e in experts:
             seq = _as_sequence(video.get(e["name"]), e["name"])
@@ -110,7 +112,7 @@ def _videos_as_sequences(videos: Sequence[Mapping[str, Any]], experts: Sequence[
                 if feats.shape[0] > 0:
                     present[e["name"]] = (feats, times)
         if not present:
-            raise ValueError(f"video {i}: every expert is missing; at least one expert needs features")
+            raise InputError(f"video {i}: every expert is missing; at least one expert needs features")
         out.append(present)
     return out
 

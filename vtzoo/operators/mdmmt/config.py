@@ -23,7 +23,9 @@ video transformer, bert-base-cased text encoder).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
+
+from vtzoo.errors import ConfigError
 
 ARCHITECTURES = ("mdmmt", "mmt")
 
@@ -120,3 +122,64 @@ class MdmmtConfig:
     def video_tokens(self) -> int:
         """Sequence length of the video transformer: [CLS] + per expert ([AGG] + max_tok)."""
         return 1 + sum(1 + int(e["max_tok"]) for e in self.experts)
+
+    @classmethod
+    def from_original(cls, original: Mapping[str, Any], **overrides: Any) -> "MdmmtConfig":
+        """The config of an original model from its constructor arguments.
+
+        MDMMT (papermsucode/mdmmt ``test.py``): ``BertVID`` (``expert_dims``, ``same_dim``,
+        ``vid_bert_params``) and ``BertTXT`` (``modalities``, ``max_length``, ``add_dot``,
+        ``txt_bert_params``) with ``text_bert_config`` (the text BERT's config). MMT (gabeur/mmt):
+        ``CENet`` (``expert_dims``, ``same_dim``, ``vid_bert_params``, ``txt_bert_params`` and the
+        options of the released configuration) with ``dataset`` (``max_text_words``,
+        ``max_expert_tokens``) and ``text_bert_config``. ``overrides`` (vtzoo fields) go last.
+        """
+        if "CENet" in original:
+            values = _from_mmt(original)
+        elif "BertVID" in original and "BertTXT" in original:
+            values = _from_mdmmt(original)
+        else:
+            raise ConfigError("MDMMT/MMT: the original config has neither BertVID/BertTXT (MDMMT) nor CENet (MMT)")
+        return cls(**{**values, **overrides})
+
+
+# the original vid_bert_params that shape the forward (vocab size / init range do not)
+_VIDEO_BERT_FIELDS = (
+    "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act", "hidden_dropout_prob",
+    "attention_probs_dropout_prob", "max_position_embeddings", "type_vocab_size", "layer_norm_eps",
+)  # fmt: skip
+# MMT options vtzoo ports: the values of every released configuration
+_MMT_RELEASED = {"vid_cont": "bert", "txt_agg": "bertftn", "txt_pro": "gbn", "txt_wgh": "emb", "vid_wgh": "none",
+                 "pos_enc": "tint", "out_tok": "mxp", "vid_inp": "both"}  # fmt: skip
+
+
+def _video_bert(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: params[k] for k in _VIDEO_BERT_FIELDS if k in params}
+
+
+def _text_bert(original: Mapping[str, Any], dropouts: Mapping[str, Any] | None) -> dict[str, Any]:
+    text = {k: v for k, v in original["text_bert_config"].items() if k != "attn_implementation"}
+    return {**text, **(dropouts or {})}
+
+
+def _from_mdmmt(original: Mapping[str, Any]) -> dict[str, Any]:
+    vid, txt = original["BertVID"], original["BertTXT"]
+    experts = [{"name": n, "dim": e["dim"], "idx": e["idx"], "max_tok": e["max_tok"]} for n, e in vid["expert_dims"].items()]
+    if list(txt["modalities"]) != [e["name"] for e in experts]:
+        raise ConfigError("MDMMT: BertTXT.modalities differ from BertVID.expert_dims order; vtzoo ties them together")
+    return dict(architecture="mdmmt", experts=experts, same_dim=vid["same_dim"], **_video_bert(vid["vid_bert_params"]),
+                text_bert=_text_bert(original, txt.get("txt_bert_params")), text_max_length=txt.get("max_length", 30),
+                add_dot=txt.get("add_dot", True))  # fmt: skip
+
+
+def _from_mmt(original: Mapping[str, Any]) -> dict[str, Any]:
+    net, data = original["CENet"], original.get("dataset", {})
+    unsupported = {k: net.get(k) for k, v in _MMT_RELEASED.items() if net.get(k, v) != v}
+    if unsupported:
+        raise ConfigError(f"MMT options outside the released configuration are not ported: {unsupported}")
+    max_tok = int(data.get("max_expert_tokens", 30))
+    experts = [{"name": n, "dim": e["dim"], "idx": e["idx"], "max_tok": max_tok} for n, e in net["expert_dims"].items()]
+    return dict(architecture="mmt", experts=experts, same_dim=net["same_dim"], **_video_bert(net["vid_bert_params"]),
+                text_bert=_text_bert(original, net.get("txt_bert_params")),
+                text_max_length=int(data.get("max_text_words", 30)), keep_missing_modalities=True)  # fmt: skip
+

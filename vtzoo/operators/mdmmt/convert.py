@@ -98,3 +98,9 @@ def _pad_positions(state_dict: dict[str, torch.Tensor], config: Any) -> None:
     if table is not None and wanted is not None and table.shape[0] < wanted:
         pad = table.new_zeros(wanted - table.shape[0], table.shape[1])
         state_dict[key] = torch.cat([table, pad])
+
+
+# what the loading path (vtzoo.registry.weights.build_model) finds here: MDMMT releases nest two
+# state dicts; MMT's training checkpoints pickle a config beside theirs
+read_checkpoint = read_release_checkpoint
+CONVERTERS = {"original": convert_original_state_dict, "mmt-original": convert_mmt_state_dict}

@@ -15,76 +15,34 @@ import torch
 
 from vtzoo.operators.mdmmt.collate import ExpertSequence, collate_mdmmt, collate_mmt
 from vtzoo.operators.mdmmt.config import MdmmtConfig
-from vtzoo.operators.mdmmt.convert import convert_original_state_dict
+from vtzoo.operators.mdmmt.convert import CONVERTERS
 from vtzoo.operators.mdmmt.model import MdmmtModel, average_caption_similarities
 from vtzoo.registry.golden import GoldenCase, GoldenError
 from vtzoo.registry.weights import load_state_dict_strict
 
 
-def _video_params(params: dict[str, Any]) -> dict[str, Any]:
-    """The original ``vid_bert_params`` that shape the forward (vocab size / init range do not)."""
-    names = (
-        "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
-        "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
-        "type_vocab_size", "layer_norm_eps",
-    )
-    return {k: params[k] for k in names if k in params}
-
-
-def _text_bert(config: dict[str, Any], dropouts: dict[str, Any] | None) -> dict[str, Any]:
-    text = {k: v for k, v in config["text_bert_config"].items() if k != "attn_implementation"}
-    text.update(dropouts or {})
-    return text
-
-
 def mdmmt_config_from_case(case_config: dict[str, Any]) -> MdmmtConfig:
-    """MdmmtConfig from the original ``BertVID`` / ``BertTXT`` constructor arguments."""
-    vid, txt = case_config["BertVID"], case_config["BertTXT"]
-    experts = [
-        {"name": n, "dim": e["dim"], "idx": e["idx"], "max_tok": e["max_tok"]} for n, e in vid["expert_dims"].items()
-    ]
-    if list(txt["modalities"]) != [e["name"] for e in experts]:
-        raise GoldenError("BertTXT.modalities differ from BertVID.expert_dims order; vtzoo ties them together")
-    return MdmmtConfig(
-        architecture="mdmmt",
-        experts=experts,
-        same_dim=vid["same_dim"],
-        **_video_params(vid["vid_bert_params"]),
-        text_bert=_text_bert(case_config, txt.get("txt_bert_params")),
-        text_max_length=txt.get("max_length", 30),
-        add_dot=txt.get("add_dot", True),
-    )
+    """MdmmtConfig from the case's original ``BertVID`` / ``BertTXT`` constructor arguments."""
+    return _config(case_config, "BertVID")
 
 
 def mmt_config_from_case(case_config: dict[str, Any]) -> MdmmtConfig:
-    """MdmmtConfig (architecture "mmt") from the original ``CENet`` arguments + dataset options."""
-    net, data = case_config["CENet"], case_config.get("dataset", {})
-    unsupported = {
-        k: net.get(k)
-        for k, v in {
-            "vid_cont": "bert", "txt_agg": "bertftn", "txt_pro": "gbn", "txt_wgh": "emb", "vid_wgh": "none",
-            "pos_enc": "tint", "out_tok": "mxp", "vid_inp": "both",
-        }.items()
-        if net.get(k, v) != v
-    }
-    if unsupported:
-        raise GoldenError(f"MMT options outside the released configuration are not ported: {unsupported}")
-    max_tok = int(data.get("max_expert_tokens", 30))
-    experts = [{"name": n, "dim": e["dim"], "idx": e["idx"], "max_tok": max_tok} for n, e in net["expert_dims"].items()]
-    return MdmmtConfig(
-        architecture="mmt",
-        experts=experts,
-        same_dim=net["same_dim"],
-        **_video_params(net["vid_bert_params"]),
-        text_bert=_text_bert(case_config, net.get("txt_bert_params")),
-        text_max_length=int(data.get("max_text_words", 30)),
-        keep_missing_modalities=True,
-    )
+    """MdmmtConfig (architecture "mmt") from the case's original ``CENet`` arguments + dataset options."""
+    return _config(case_config, "CENet")
+
+
+def _config(case_config: dict[str, Any], block: str) -> MdmmtConfig:
+    if block not in case_config:
+        raise GoldenError(f"the case's config.json has no {block!r} block")
+    try:
+        return MdmmtConfig.from_original(case_config)
+    except ValueError as exc:
+        raise GoldenError(str(exc)) from None
 
 
 def _build(config: MdmmtConfig, case: GoldenCase) -> MdmmtModel:
     model = MdmmtModel(config).eval()
-    load_state_dict_strict(model, convert_original_state_dict(case.original_state_dict(), config), str(case.path))
+    load_state_dict_strict(model, CONVERTERS["original"](case.original_state_dict(), config), str(case.path))
     return model
 
 
@@ -202,3 +160,6 @@ def run_mmt_case(case: GoldenCase) -> dict[str, Any]:
     out["vid_embds"] = video.expert_embeddings
     out["text_embds"] = text.expert_embeddings.view(b, k, len(names), -1).permute(0, 2, 1, 3)
     return out
+
+
+GOLDEN_RUNNERS = {"mdmmt": run_mdmmt_case, "mmt": run_mmt_case}

@@ -19,9 +19,9 @@ from torch import nn
 from transformers import BertConfig, BertModel
 from transformers.models.bert.modeling_bert import BertEncoder
 
+from vtzoo.errors import InputError
+from vtzoo.modeling import PretrainedModel
 from vtzoo.operators.mdmmt.config import MdmmtConfig
-from vtzoo.operators.mdmmt.convert import convert_mmt_state_dict, convert_original_state_dict, read_release_checkpoint
-from vtzoo.registry.weights import PretrainedModel
 
 # Ids the original writes into the video transformer's input_ids (its embeddings ignore them).
 CLS_ID, AGG_ID, FEA_ID = 0, 2, 6
@@ -158,9 +158,6 @@ class MdmmtModel(PretrainedModel):
 
     family = "mdmmt"
     config_class = MdmmtConfig
-    converters = {"original": convert_original_state_dict, "mmt-original": convert_mmt_state_dict}
-    # MDMMT releases nest two state dicts; MMT's training checkpoints pickle a config beside them
-    read_checkpoint = staticmethod(read_release_checkpoint)
 
     def __init__(self, config: MdmmtConfig):
         super().__init__(config)
@@ -262,9 +259,9 @@ class MdmmtModel(PretrainedModel):
             name = expert["name"]
             for what, d in (("features", features), ("features_t", features_t), ("features_ind", features_ind)):
                 if name not in d:
-                    raise ValueError(f"{what} has no entry for expert {name!r} (give zeros for a missing expert)")
+                    raise InputError(f"{what} has no entry for expert {name!r} (give zeros for a missing expert)")
             if features[name].shape[-1] != int(expert["dim"]):
-                raise ValueError(
+                raise InputError(
                     f"expert {name!r}: features have size {features[name].shape[-1]}, expected {expert['dim']}"
                 )
 

@@ -14,13 +14,14 @@ import unicodedata
 from typing import Any, Sequence
 
 import torch
-from vtzoo.operators.base import as_text_list
+
+from vtzoo.operators.base import InputError, as_text_list
 
 
 def add_dot(caption: str) -> str:
     caption = caption.strip()
     if not caption:
-        raise ValueError("empty caption: every text needs at least one character")
+        raise InputError("empty caption: every text needs at least one character")
     return caption if caption[-1] in ".?!" else caption + "."
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
+from vtzoo.errors import ConfigError
 from vtzoo.operators.movinet.architectures import ARCHITECTURES
 
 CONV_TYPES = ("3d", "2plus1d")
@@ -51,6 +52,29 @@ class MovinetConfig:
             raise ValueError(f"se_gate must be one of {SE_GATES}, got {self.se_gate!r}")
         if self.use_positional_encoding and not self.causal:
             raise ValueError("use_positional_encoding applies to causal (stream) models only")
+
+    @classmethod
+    def from_original(cls, original: Mapping[str, Any]) -> "MovinetConfig":
+        """The reference port's ``MoViNet(cfg, causal=..., pretrained=..., num_classes=...,
+        conv_type=..., tf_like=...)``: its arguments with the architecture's ``name`` (``"A0"``),
+        or a golden case's config.json (``variant`` or ``model_cfg.name``, ``mode``,
+        ``constructor``). As in the port, ``pretrained=True`` forces the released weights'
+        settings (TF padding, 600 classes, 3D convolutions for base, (2+1)D for stream)."""
+        args = dict(original.get("constructor") or original)
+        variant = original.get("variant") or (original.get("model_cfg") or {}).get("name") or args.get("name")
+        if not variant:
+            raise ConfigError("original MoViNet config names no architecture ('variant', 'model_cfg.name' or 'name')")
+        causal = bool(args.get("causal", original.get("mode") == "stream"))
+        if args.get("pretrained"):
+            args.update(tf_like=True, num_classes=600, conv_type="2plus1d" if causal else "3d")
+        return cls(
+            model_id=str(variant).lower(),
+            causal=causal,
+            conv_type=args.get("conv_type", "3d"),
+            tf_like=bool(args.get("tf_like", False)),
+            num_classes=int(args.get("num_classes", 600)),
+            use_positional_encoding=bool(args.get("use_positional_encoding", False)),
+        )
 
     @property
     def architecture(self) -> dict[str, Any]:

@@ -8,17 +8,22 @@
   ``{v.name: v.numpy() for v in hub.KerasLayer(url).variables}``. This is the only route to
   A3-A5 *stream* weights, which only TF publishes. The name mapping is documented in
   ``docs/operators/movinet.md`` ("TF variable names").
+
+:func:`read_checkpoint` reads the two file kinds the generic reader does not: the port's
+extension-less ``torch.save`` files and TF variables exported to ``.npz``.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import torch
 
-from vtzoo.registry.weights import WeightsError
+from vtzoo.registry.safe_pickle import load_checkpoint_tensors
+from vtzoo.registry.weights import StateDict, WeightsError, read_state_dict, unwrap_state_dict
 
 _BLOCK = re.compile(r"(?:^|/)b(\d+)/l(\d+)/(?:bneck/)?(.*)$")
 _BN_STATS = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
@@ -134,3 +139,23 @@ def convert_tf_variables(variables: Mapping[str, Any], config: Any) -> dict[str,
     for key in [k for k in out if k.endswith(".norm.running_var")]:
         out[key.replace("running_var", "num_batches_tracked")] = torch.tensor(0, dtype=torch.long)
     return out
+
+
+def read_checkpoint(path: Path) -> StateDict:
+    """One checkpoint file as tensors: ``.npz`` TF variables (name -> array, read without
+    pickle), the port's files without an extension (``modelA0_statedict_v3``: a ``torch.save``
+    state dict, read with ``weights_only=True``), anything else as the generic reader reads it."""
+    path = Path(path)
+    if path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                return {name: torch.from_numpy(npz[name]) for name in npz.files}
+        except (OSError, ValueError) as exc:
+            raise WeightsError(f"checkpoint {path} is not a readable .npz of TF variables: {exc}") from None
+    if not path.suffix:
+        return unwrap_state_dict(load_checkpoint_tensors(path), path)
+    return read_state_dict(path)
+
+
+# checkpoint formats the one loading path (vtzoo.registry.weights.build_model) converts
+CONVERTERS = {"original": convert_original_state_dict, "tf": convert_tf_variables}

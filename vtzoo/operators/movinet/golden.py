@@ -1,7 +1,8 @@
 """Golden parity runner for MoViNet cases (reference: the Atze00/MoViNet-pytorch port).
 
-The model is built from config.json alone: ``variant`` (or ``model_cfg.name``), ``mode`` and the
-``constructor`` arguments. The call schedule comes from ``computation``: one whole-clip call
+The model is built from config.json alone (:meth:`MovinetConfig.from_original`: ``variant`` or
+``model_cfg.name``, ``mode`` and the ``constructor`` arguments), the weights go through the
+family's ``original`` converter. The call schedule comes from ``computation``: one whole-clip call
 (outputs ``logits``/``pooled_features``/``intermediate.*``, or with a prefix such as ``full.``),
 a chunked stream (``stream.*``, stacked over chunks) and fresh calls on prefixes (``prefix.*``).
 """
@@ -14,27 +15,6 @@ import torch
 
 from vtzoo.registry.golden import GoldenCase, GoldenError, Skipped, as_float32
 from vtzoo.registry.weights import load_state_dict_strict
-
-
-def config_from_case(case_config: dict[str, Any]):
-    from vtzoo.operators.movinet.config import MovinetConfig
-
-    ctor = dict(case_config.get("constructor") or {})
-    variant = case_config.get("variant") or (case_config.get("model_cfg") or {}).get("name")
-    if not variant:
-        raise GoldenError("movinet case: config.json names no variant ('variant' or 'model_cfg.name')")
-    causal = bool(ctor.get("causal", case_config.get("mode") == "stream"))
-    if ctor.get("pretrained"):
-        # what the port forces for released weights
-        ctor.update(tf_like=True, num_classes=600, conv_type="2plus1d" if causal else "3d")
-    return MovinetConfig(
-        model_id=str(variant).lower(),
-        causal=causal,
-        conv_type=ctor.get("conv_type", "3d"),
-        tf_like=bool(ctor.get("tf_like", False)),
-        num_classes=int(ctor.get("num_classes", 600)),
-        use_positional_encoding=bool(ctor.get("use_positional_encoding", False)),
-    )
 
 
 def regenerate_weights(recipe: dict[str, Any], shapes: dict[str, torch.Size]) -> dict[str, torch.Tensor]:
@@ -106,12 +86,13 @@ def _whole_clip(model, video: torch.Tensor, prefix: str, wanted: set[str]) -> di
 
 
 def run_case(case: GoldenCase) -> dict[str, Any]:
-    from vtzoo.operators.movinet.convert import convert_original_state_dict
+    from vtzoo.operators.movinet.config import MovinetConfig
+    from vtzoo.operators.movinet.convert import CONVERTERS
     from vtzoo.operators.movinet.model import MovinetModel
 
-    config = config_from_case(case.config)
+    config = MovinetConfig.from_original(case.config)
     model = MovinetModel(config).eval()
-    state_dict = convert_original_state_dict(_original_weights(case, model), config)
+    state_dict = CONVERTERS["original"](_original_weights(case, model), config)
     load_state_dict_strict(model, state_dict, str(case.path))
     video = case.inputs()["video"].float()
     wanted = set(case.config.get("outputs") or case.outputs().keys())
@@ -138,3 +119,6 @@ def run_case(case: GoldenCase) -> dict[str, Any]:
     for name in wanted - set(results):
         results[name] = Skipped("not an output of the documented call schedule")
     return results
+
+
+GOLDEN_RUNNERS = {"movinet": run_case}

@@ -18,15 +18,14 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from vtzoo.errors import VtzooError
+from vtzoo.errors import InputError
+from vtzoo.modeling import PretrainedModel
 from vtzoo.operators.movinet.config import MovinetConfig
-from vtzoo.operators.movinet.convert import convert_original_state_dict, convert_tf_variables
-from vtzoo.registry.weights import PretrainedModel
 
 Triple = tuple[int, int, int]
 
 
-class MovinetInputError(VtzooError, ValueError):
+class MovinetInputError(InputError):
     """A clip or chunk the model cannot take (wrong channels, size, batch, variant or length)."""
 
 
@@ -350,7 +349,6 @@ class MovinetModel(PretrainedModel):
 
     family = "movinet"
     config_class = MovinetConfig
-    converters = {"original": convert_original_state_dict, "tf": convert_tf_variables}
 
     def __init__(self, config: MovinetConfig):
         super().__init__(config)

@@ -16,24 +16,26 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from vtzoo.operators.base import VIDEO_CLASSIFICATION, VIDEO_EMBEDDING, Embeddings, Operator, VideoInput
+from vtzoo.errors import ConfigError
+from vtzoo.operators.base import (
+    VIDEO_CLASSIFICATION,
+    VIDEO_EMBEDDING,
+    Embeddings,
+    Operator,
+    VideoInput,
+    input_provenance,
+    video_items,
+)
 from vtzoo.operators.movinet.model import MovinetInputError, MovinetModel, StreamState
 from vtzoo.registry.operators import register_operator
-from vtzoo.registry.weights import (
-    WeightsError,
-    build_model,
-    load_state_dict_strict,
-    unwrap_state_dict,
-)
+from vtzoo.video import VideoClip, VideoInputSpec
 
 LABELS_FILE = "kinetics600_labels.txt"
-_KNOWN_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".tar", ".ckpt")
 
 
 @lru_cache(maxsize=1)
@@ -46,46 +48,17 @@ def kinetics600_labels() -> tuple[str, ...]:
     return labels
 
 
-def _load_checkpoint_into(model: MovinetModel, path: Path) -> None:
-    """Files the generic loader does not take: the port's extension-less ``modelA0_statedict_v3``
-    (a ``torch.save`` state dict, read with ``weights_only=True``) and ``.npz`` TF variables."""
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as npz:
-            variables = {name: npz[name] for name in npz.files}
-        state_dict = model.converters["tf"](variables, model.config)
-    else:
-        try:
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise WeightsError(f"checkpoint {path} could not be read with torch.load(weights_only=True): {exc}") from None
-        state_dict = model.converters["original"](unwrap_state_dict(obj, path), model.config)
-    load_state_dict_strict(model, state_dict, str(path))
-
-
 @register_operator("movinet")
 class MovinetOperator(Operator):
     """MoViNet A0-A5 (base and stream) for Kinetics-600 classification and clip embeddings."""
 
+    summary = "MoViNet A0-A5, base and streaming with explicit state (Kondratyuk et al. 2021)"
     tasks = frozenset({VIDEO_EMBEDDING, VIDEO_CLASSIFICATION})
     default_variant = "a0-base"
+    model_class = MovinetModel
+    default_batch_size = 8  # clips of the same length per forward pass
     # a pipeline flat_map step: frames of one video in, one (start, end, labels) row per window out
     pipeline_methods = ("stream_classify",)
-
-    def __init__(self, model: MovinetModel, card=None, device: str | torch.device = "cpu"):
-        super().__init__(model, card, device)
-        self.config = model.config
-        self.preprocessing: dict[str, Any] = dict(card.preprocessing) if card is not None else {}
-        self._preprocess = None
-
-    @classmethod
-    def build(cls, card, weights: Any = None, device: str | torch.device = "cpu", **config: Any) -> "MovinetOperator":
-        path = Path(weights) if isinstance(weights, (str, Path)) and Path(weights).is_file() else None
-        if path is not None and path.suffix not in _KNOWN_SUFFIXES:
-            model, _ = build_model(MovinetModel, card, "random", overrides=config)
-            _load_checkpoint_into(model, path)
-        else:
-            model, _ = build_model(MovinetModel, card, weights, overrides=config)
-        return cls(model, card, device)
 
     # -- facts ----------------------------------------------------------------------------
     @property
@@ -99,75 +72,58 @@ class MovinetOperator(Operator):
         return int(self.preprocessing.get("crop", 172))
 
     # -- input preparation ----------------------------------------------------------------
-    def _get_preprocess(self):
-        if self._preprocess is None:
-            from vtzoo.video import Preprocess
+    @property
+    def video_input(self) -> VideoInputSpec:
+        """The card's sampling (``fps``, at most ``frames``) and resize/crop, RGB in [0, 1]; never
+        padded: padded frames would enter the temporal averages."""
+        return VideoInputSpec.from_card(self.preprocessing).replace(pad=False)
 
-            self._preprocess = Preprocess.from_card(self.preprocessing)
-        return self._preprocess
-
-    def load_clip(self, video: Any) -> torch.Tensor:
-        """A path, bytes, or decoded frames (numpy (T,H,W,C) / torch (T,C,H,W)) -> (3, T, H, W) in [0, 1].
-
-        Files are sampled as the card says (``fps`` frames per second, at most ``frames``);
-        decoded frames are taken as given (all of them), resized and cropped.
-        """
+    def load_clip(self, source: Any, start: float | None = None, end: float | None = None) -> VideoClip:
+        """A path or bytes, sampled as the card says; decoded frames (numpy (T, H, W, C) / torch
+        (T, C, H, W)) are taken as given (every frame), resized and cropped."""
         from vtzoo.video import load_video
+        from vtzoo.video.arrays import is_decoded_frames
 
-        if isinstance(video, (np.ndarray, torch.Tensor)):
-            clip = load_video(video, indices=range(video.shape[0]), preprocess=self._get_preprocess())
-        else:
-            prep = self.preprocessing
-            if prep.get("fps"):
-                clip = load_video(
-                    video, fps=float(prep["fps"]), max_frames=prep.get("frames"), preprocess=self._get_preprocess()
-                )
-            else:
-                clip = load_video(video, num_frames=int(prep.get("frames", 50)), preprocess=self._get_preprocess())
-        return clip.frames.permute(1, 0, 2, 3).contiguous()
+        if is_decoded_frames(source):
+            return load_video(source, indices=range(source.shape[0]), preprocess=self.video_input.preprocess)
+        return super().load_clip(source, start, end)
 
-    def _clips(self, videos: VideoInput | Sequence[VideoInput]) -> Iterator[torch.Tensor]:
-        """Yield model-ready (B, 3, T, H, W) batches. A 5-D tensor is taken as already prepared;
-        a ``VideoClip`` (a pipeline's decode step) as preprocessed, without its padded frames."""
+    def _prepared(self, videos: VideoInput | Sequence[VideoInput]) -> tuple[list[torch.Tensor], list[dict[str, Any]]]:
+        """Model-ready (3, T, H, W) clips with their provenance. A 5-D tensor is a batch of clips
+        already prepared; a ``VideoClip`` is used without its padded frames."""
         if isinstance(videos, torch.Tensor) and videos.dim() == 5:
-            yield videos
-            return
-        if isinstance(videos, (str, bytes, Path, np.ndarray)) or _is_clip(videos) or (
-            isinstance(videos, torch.Tensor) and videos.dim() == 4
-        ):
             videos = [videos]
-        for video in videos:
-            if isinstance(video, torch.Tensor) and video.dim() == 5:
-                yield video
-            elif _is_clip(video):
-                # padded frames (mask 0) would enter the temporal averages: drop them
-                frames = video.frames[video.mask.bool()]
-                yield frames.permute(1, 0, 2, 3).unsqueeze(0)
-            else:
-                yield self.load_clip(video).unsqueeze(0)  # clips differ in length: one at a time
+        clips, provenance = [], []
+        for item in video_items(videos):
+            if isinstance(item, torch.Tensor) and item.dim() == 5:
+                clips.extend(item.float())
+                provenance.extend(input_provenance("<tensor>", item.shape[0]))
+                continue
+            clip = self.load_clip(item)
+            clips.append(clip.frames[clip.mask.bool()].permute(1, 0, 2, 3).contiguous())
+            provenance.append(clip.provenance())
+        for clip, record in zip(clips, provenance):
+            try:
+                self.model.check_clip(clip.unsqueeze(0))
+            except MovinetInputError as exc:
+                raise exc.with_source(record["source"]) from None
+        return clips, provenance
 
-    @torch.inference_mode()
-    def _run(self, videos) -> tuple[torch.Tensor, torch.Tensor]:
-        logits, pooled = [], []
-        for clip in self._clips(videos):
-            out_logits, out_pooled = self.model.forward_pooled(clip.to(self.device, torch.float32))
-            logits.append(out_logits.float().cpu())
-            pooled.append(out_pooled.float().cpu())
-        if not logits:
-            raise ValueError("no video given")
-        return torch.cat(logits), torch.cat(pooled)
+    def _run(self, videos) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]:
+        clips, provenance = self._prepared(videos)
+        rows = self.map_by_shape(self.model.forward_pooled, clips)
+        return torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows]), provenance
 
     # -- tasks ----------------------------------------------------------------------------
     def embed_video(self, videos: VideoInput | Sequence[VideoInput]) -> Embeddings:
         """Pooled features before the classifier (the conv7 output averaged over the clip),
         unnormalised; ``extras["logits"]`` carries the Kinetics-600 logits computed on the way."""
-        logits, pooled = self._run(videos)
-        return Embeddings(pooled=pooled, extras={"logits": logits})
+        logits, pooled, provenance = self._run(videos)
+        return Embeddings(pooled=pooled, extras={"logits": logits, "provenance": provenance})
 
     def classify(self, videos: VideoInput | Sequence[VideoInput], top_k: int = 5) -> list[list[tuple[str, float]]]:
         """Top-k Kinetics-600 labels with softmax probabilities, one list per video."""
-        logits, _ = self._run(videos)
-        return self.top_labels(logits, top_k)
+        return self.top_labels(self._run(videos)[0], top_k)
 
     def top_labels(self, logits: torch.Tensor, top_k: int = 5) -> list[list[tuple[str, float]]]:
         probs = torch.softmax(logits.float(), dim=-1)
@@ -182,12 +138,12 @@ class MovinetOperator(Operator):
         size = self.resolution
         return self.model.init_state(batch_size, height or size, width or size)
 
-    @torch.inference_mode()
     def step(self, frames_chunk: torch.Tensor, state: StreamState) -> tuple[torch.Tensor, StreamState]:
         """Logits at the last frame of ``frames_chunk`` (B, 3, T, H, W, [0, 1]) given every frame
         since ``state`` was made, and the next state. Chunks of any length give the same result
         as the whole clip at once."""
-        logits, _, new_state = self.model.step(frames_chunk.to(self.device, torch.float32), state)
+        with self.compute():
+            logits, _, new_state = self.model.step(frames_chunk.to(self.device, torch.float32), state)
         return logits.float().cpu(), new_state
 
     def stream_classify(
@@ -210,8 +166,9 @@ class MovinetOperator(Operator):
         keep one window of frames.
         """
         if window < 1 or frame_step < 1 or chunk_size < 1:
-            raise ValueError("window, frame_step and chunk_size must be >= 1")
-        preprocess = self._get_preprocess()
+            raise ConfigError(f"stream_classify: window, frame_step and chunk_size must be >= 1, got "
+                              f"{window}, {frame_step}, {chunk_size}")
+        preprocess = self.video_input.preprocess
         causal = self.config.causal
         state: StreamState | None = None
         pending: list[torch.Tensor] = []
@@ -255,7 +212,7 @@ class MovinetOperator(Operator):
                 if result is not None:
                     yield result
 
-    # -- benchmarks -----------------------------------------------------------------------
+    # -- benchmarks and conformance ---------------------------------------------------------
     def example_video_input(self, batch_size: int, num_frames: int | None = None) -> torch.Tensor:
         """A (B, 3, T, S, S) clip in [0, 1] at the variant's resolution (default T: the card's frames)."""
         frames = int(num_frames or self.preprocessing.get("frames", 50))
@@ -263,10 +220,11 @@ class MovinetOperator(Operator):
         gen = torch.Generator().manual_seed(0)
         return torch.rand((batch_size, 3, frames, size, size), generator=gen)
 
-
-def _is_clip(value: Any) -> bool:
-    """A ``vtzoo.video.VideoClip`` (duck-typed: frames + mask)."""
-    return hasattr(value, "frames") and hasattr(value, "mask") and isinstance(value.frames, torch.Tensor)
+    @classmethod
+    def tiny_config(cls, card) -> dict[str, Any]:
+        # The published block tables have no width knob and the networks are small (0.9-15 M
+        # parameters without the head): keep the card's architecture, shrink the head and the input.
+        return {"hidden_dim": 16, "preprocessing": {"frames": 8, "resize": 36, "crop": 32}}
 
 
 def _frame_tensor(frame: Any) -> torch.Tensor:

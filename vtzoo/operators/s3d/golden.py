@@ -1,6 +1,7 @@
 """Golden parity runner for the S3D backbone (family ``s3d``).
 
-Builds :class:`S3D` from the case's ``constructor`` block, converts the original state dict
+Builds :class:`S3D` from the case's ``constructor`` block (:meth:`S3DConfig.from_original`),
+converts the original state dict with the family's converter
 (float16 in the fixture, cast to float32 as the reference was), runs the case's ``video`` input
 and returns every output: the two pooled features and the intermediate maps the case recorded
 with forward hooks (``debug_<module>`` = the output of the module of that name, which the port
@@ -13,7 +14,7 @@ from typing import Any
 
 import torch
 
-from vtzoo.backbones.s3d.convert import convert_original_state_dict
+from vtzoo.backbones.s3d.convert import CONVERTERS
 from vtzoo.backbones.s3d.model import S3D, S3DConfig
 from vtzoo.registry.golden import GoldenCase, GoldenError, GoldenRun, Skipped, as_float32
 from vtzoo.registry.weights import load_state_dict_strict
@@ -23,19 +24,10 @@ from vtzoo.registry.weights import load_state_dict_strict
 TOLERANCES = {"mixed_5c": 1e-4, "video_embedding": 1e-4}
 
 
-def config_from_case(case: GoldenCase) -> S3DConfig:
-    ctor: dict[str, Any] = case.config.get("constructor", {})
-    # ``gating`` is not read: the original ignores it (its gating module overwrites the flag and
-    # the inception blocks are always built gated), so gating=False builds the same network.
-    return S3DConfig(
-        embedding_dim=int(ctor.get("num_classes", 512)),
-        space_to_depth=bool(ctor.get("space_to_depth", True)),
-    )
-
-
 def build_from_case(case: GoldenCase) -> S3D:
-    model = S3D(config_from_case(case))
-    state_dict = convert_original_state_dict(as_float32(case.original_state_dict()))
+    config = S3DConfig.from_original(case.config)
+    model = S3D(config)
+    state_dict = CONVERTERS["original"](as_float32(case.original_state_dict()), config)
     load_state_dict_strict(model, state_dict, str(case.path))
     return model.eval()
 
@@ -88,3 +80,6 @@ def run_case(case: GoldenCase) -> GoldenRun:
         if name not in outputs:  # e.g. the MIL-NCE text branch, whose weights vtzoo does not keep
             outputs[name] = Skipped("not an output of the S3D video branch")
     return GoldenRun(outputs=outputs, tolerances=TOLERANCES)
+
+
+GOLDEN_RUNNERS = {"s3d": run_case}

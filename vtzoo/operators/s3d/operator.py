@@ -3,65 +3,67 @@
 ``features`` returns, per video, its ``(windows, 512)`` features (the pipeline step
 ``s3d.features``, whose output ``videoclip.embed_video`` takes as is); ``embed_video`` returns
 every window's feature in ``tokens`` (N, L, 512) with ``mask`` and their mean in ``pooled``
-(the mean of the L2-normalised window features, not itself normalised). The windowing comes
-from the card's preprocessing (MMPT's: 30 fps, 30-frame windows, 224 crop) and any
-:class:`S3DWindowing` field can be overridden at ``create`` time, e.g.
+(the mean of the L2-normalised window features, not itself normalised). The windowing is the
+backbone's (:mod:`vtzoo.backbones.s3d.features`), read from the card's preprocessing (MMPT's: 30
+fps, 30-frame windows, 224 crop); every :class:`S3DWindowing` field is an option, e.g.
 ``vtzoo.create("s3d", window_frames=16, output="mixed_5c")``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from vtzoo.backbones.s3d.features import S3DFeatureExtractor, S3DWindowing
+from vtzoo.backbones.s3d.features import S3DFeatureExtractor, S3DFeatures, S3DWindowingOptions
 from vtzoo.backbones.s3d.model import S3D
-from vtzoo.operators.base import VIDEO_EMBEDDING, Embeddings, Operator
+from vtzoo.operators.base import VIDEO_EMBEDDING, Embeddings, Operator, OperatorOptions, video_items
 from vtzoo.registry.operators import register_operator
-from vtzoo.registry.weights import build_model
+from vtzoo.video import VideoInputSpec
+
+
+@dataclass
+class S3DOptions(S3DWindowingOptions, OperatorOptions):
+    """The shell's options and every windowing field (None: the card's)."""
 
 
 @register_operator("s3d")
 class S3DOperator(Operator):
+    summary = "S3D (MIL-NCE, HowTo100M) features, one per window (a second by default)"
     tasks = frozenset({VIDEO_EMBEDDING})
     default_variant = "howto100m-milnce"
+    model_class = S3D
+    options_class = S3DOptions
+    default_batch_size = 8  # windows per S3D call
     # a pipeline step "s3d.features": per-video (windows, D) tensors, e.g. for videoclip/coot
     pipeline_methods = ("features",)
 
-    def __init__(self, model: S3D, card=None, device: str | torch.device = "cpu", windowing: S3DWindowing | None = None,
-                 batch_size: int = 8):  # fmt: skip
-        super().__init__(model, card, device)
-        self.windowing = windowing or S3DWindowing.from_dict(card.preprocessing if card is not None else None)
-        self.extractor = S3DFeatureExtractor(self.model, self.windowing, batch_size)
+    def setup(self) -> None:
+        self.windowing = self.options.windowing(self.preprocessing)
+        self.extractor = S3DFeatureExtractor(self.model, self.windowing, self.batch_size)
 
-    @classmethod
-    def build(cls, card=None, weights: Any = None, device: str | torch.device = "cpu", **config: Any) -> "S3DOperator":
-        """Extra keywords: any :class:`S3DWindowing` field and ``batch_size``; the rest overrides :class:`S3DConfig`."""
-        window_fields = set(S3DWindowing.__dataclass_fields__)
-        window_values = dict(card.preprocessing) if card is not None else {}
-        window_values.update({k: config.pop(k) for k in list(config) if k in window_fields})
-        batch_size = int(config.pop("batch_size", 8))
-        model, _ = build_model(S3D, card, weights, overrides=config)
-        return cls(model.eval(), card, device, S3DWindowing.from_dict(window_values), batch_size)
+    @property
+    def video_input(self) -> VideoInputSpec:
+        """Frames at the windowing's rate, resized and cropped (a whole video: no frame limit)."""
+        return VideoInputSpec.from_card({"fps": self.windowing.fps, **self.windowing.preprocessing()})
+
+    def _extract(self, videos: Any) -> list[S3DFeatures]:
+        items = video_items(videos)
+        with self.compute():
+            return [self.extractor(self.load_clip(v) if _is_clip(v) else v) for v in items]
 
     def features(self, videos: Any) -> list[torch.Tensor]:
         """Per-video window features, each ``(windows, D)`` (float32, CPU)."""
-        items = list(videos) if isinstance(videos, (list, tuple)) else [videos]
-        if not items:
-            raise ValueError("features needs at least one video")
-        return [self.extractor(video).features.float().cpu() for video in items]
+        return [result.features.float().cpu() for result in self._extract(videos)]
 
     def embed_video(self, videos: Any) -> Embeddings:
         parts = []
-        for feats in self.features(videos):
-            parts.append(
-                Embeddings(
-                    pooled=feats.mean(dim=0, keepdim=True),
-                    tokens=feats.unsqueeze(0),
-                    mask=torch.ones((1, feats.shape[0]), dtype=torch.long),
-                )
-            )
+        for result in self._extract(videos):
+            feats = result.features.float().cpu()
+            parts.append(Embeddings(pooled=feats.mean(dim=0, keepdim=True), tokens=feats.unsqueeze(0),
+                                    mask=torch.ones((1, feats.shape[0]), dtype=torch.long),
+                                    extras={"provenance": [result.provenance]}))  # fmt: skip
         return Embeddings.concat(parts)
 
     def example_video_input(self, batch_size: int, num_frames: int | None = None) -> Any:
@@ -70,3 +72,14 @@ class S3DOperator(Operator):
         crop = self.windowing.crop
         generator = torch.Generator().manual_seed(0)
         return [torch.rand(frames, 3, crop, crop, generator=generator) for _ in range(batch_size)]
+
+    @classmethod
+    def tiny_config(cls, card) -> dict[str, Any]:
+        # the network has no size knobs (its paper fixes them): small windows keep it fast
+        return {"window_frames": 8, "resize": 32, "crop": 32}
+
+
+def _is_clip(value: Any) -> bool:
+    from vtzoo.video import VideoClip
+
+    return isinstance(value, VideoClip)

@@ -10,8 +10,10 @@ The release is two files:
 vtzoo keeps the original module names (``video_encoder.videomlp``, ``video_encoder.bert``,
 ``text_encoder``), so conversion strips ``mmmodel.``, drops what transformers no longer stores
 (``embeddings.position_ids``) and what VideoCLIP never uses (the two BERT poolers), and puts the
-S3D keys under ``s3d.`` (without its word-embedding text branch). Either file may be given alone
-or both merged into one dict.
+S3D keys under ``s3d.`` (without its word-embedding text branch). Both files load as one
+release (``weights=[checkpoint_best.pt, s3d_howto100m.pth]``, a folder holding both, or
+``s3d_weights=`` next to ``weights=``); the MMPT checkpoint alone loads too, leaving the S3D
+untrained (:meth:`VideoCLIPModel.init_like_original`): features work, raw video is refused.
 
 fairseq checkpoints also pickle their training config (``argparse.Namespace`` / OmegaConf),
 optimizer state, meters and numpy scalars, which ``torch.load(weights_only=True)`` refuses.
@@ -28,7 +30,7 @@ import torch
 
 from vtzoo.backbones.s3d.convert import convert_original_state_dict as convert_s3d
 from vtzoo.backbones.s3d.convert import is_original_s3d
-from vtzoo.registry.weights import WeightsError, read_state_dict
+from vtzoo.registry.weights import PartialStateDict, WeightsError, read_state_dict
 
 WRAPPER_PREFIX = "mmmodel."
 TOWERS = ("video_encoder.", "text_encoder.")
@@ -86,4 +88,22 @@ def read_original_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """
     return read_state_dict(path)
 
+
+def convert_release(state_dict: Mapping[str, torch.Tensor], config: Any) -> dict[str, torch.Tensor]:
+    """The original release (MMPT checkpoint, with or without the S3D file) -> a VideoCLIP state dict.
+
+    Without S3D weights the result is a :class:`PartialStateDict` (the S3D stays untrained); a
+    model built without S3D (``with_s3d=False``) ignores them.
+    """
+    converted = convert_original_state_dict(state_dict, config)
+    if not has_tower_weights(converted):
+        raise WeightsError("only S3D weights found; VideoCLIP also needs its MMPT checkpoint (checkpoint_best.pt)")
+    if not getattr(config, "with_s3d", True):
+        return {k: v for k, v in converted.items() if not k.startswith(S3D_PREFIX)}
+    if not has_s3d_weights(converted):
+        return PartialStateDict(converted, initialised=(S3D_PREFIX,))
+    return converted
+
+
+CONVERTERS = {"original": convert_release}
 

@@ -13,54 +13,24 @@ from typing import Any
 import torch
 
 from vtzoo.operators.videoclip.config import VideoCLIPConfig
-from vtzoo.operators.videoclip.convert import convert_original_state_dict
+from vtzoo.operators.videoclip.convert import CONVERTERS
 from vtzoo.operators.videoclip.model import VideoCLIPModel
 from vtzoo.registry.golden import GoldenCase, GoldenError, Skipped, as_float32
 from vtzoo.registry.weights import load_state_dict_strict
 
-SUPPORTED = {
-    "model_cls": "MMFusionSeparate",
-    "video_encoder_cls": "MMBertForEncoder",
-    "text_encoder_cls": "BertModel",
-    "mm_encoder_cls": None,
-}
-_BERT_FIELDS = (
-    "vocab_size", "hidden_size", "num_attention_heads", "intermediate_size", "hidden_act", "max_position_embeddings",
-    "type_vocab_size", "layer_norm_eps", "hidden_dropout_prob", "attention_probs_dropout_prob", "pad_token_id",
-)  # fmt: skip
-
 
 def config_from_case(case: GoldenCase) -> VideoCLIPConfig:
-    """The case's original configuration as a :class:`VideoCLIPConfig` (no S3D: the case feeds features)."""
-    raw = case.config
-    mmpt = raw.get("mmpt_config", {})
-    model_cfg, dataset = mmpt.get("model", {}), mmpt.get("dataset", {})
-    for key, expected in SUPPORTED.items():
-        if key in model_cfg and model_cfg[key] != expected:
-            raise GoldenError(f"{case.path}: {key}={model_cfg[key]!r} is not supported (VideoCLIP is {expected!r})")
-    bert = raw.get("bert_config")
-    if not isinstance(bert, dict):
-        raise GoldenError(f"{case.path}: config.json has no 'bert_config' block")
-    special = raw.get("special_token_ids", {})
-    values: dict[str, Any] = {k: bert[k] for k in _BERT_FIELDS if k in bert}
-    values.update(
-        text_num_hidden_layers=int(raw.get("text_encoder_num_hidden_layers", bert.get("num_hidden_layers", 12))),
-        video_num_hidden_layers=int(
-            raw.get("video_encoder_num_hidden_layers", model_cfg.get("num_hidden_video_layers", 6))
-        ),
-        video_input_dim=int(raw.get("video_input_dim", 512)),
-        max_video_len=int(dataset.get("max_video_len", 32)),
-        max_len=int(dataset.get("max_len", 96)),
-        cls_token_id=int(special.get("cls", 101)),
-        sep_token_id=int(special.get("sep", 102)),
-        with_s3d=False,
-    )
-    return VideoCLIPConfig(**values)
+    """The case's original configuration (no S3D: the case feeds features)."""
+    try:
+        return VideoCLIPConfig.from_original(case.config)
+    except ValueError as exc:
+        raise GoldenError(f"{case.path}: {exc}") from None
 
 
 def build_from_case(case: GoldenCase) -> VideoCLIPModel:
-    model = VideoCLIPModel(config_from_case(case))
-    state_dict = convert_original_state_dict(as_float32(case.original_state_dict()))
+    config = config_from_case(case)
+    model = VideoCLIPModel(config)
+    state_dict = CONVERTERS["original"](as_float32(case.original_state_dict()), config)
     load_state_dict_strict(model, state_dict, str(case.path))
     return model.eval()
 
@@ -93,3 +63,6 @@ def run_case(case: GoldenCase) -> dict[str, Any]:
         if name not in outputs:
             outputs[name] = Skipped("not an output of the VideoCLIP forward")
     return outputs
+
+
+GOLDEN_RUNNERS = {"videoclip": run_case}

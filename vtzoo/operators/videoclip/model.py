@@ -28,13 +28,12 @@ from transformers import BertConfig, BertModel
 from transformers.activations import ACT2FN
 
 from vtzoo.backbones.s3d import S3D, S3DConfig
-from vtzoo.errors import VtzooError
+from vtzoo.errors import InputError
+from vtzoo.modeling import PretrainedModel
 from vtzoo.operators.videoclip.config import VideoCLIPConfig
-from vtzoo.operators.videoclip.convert import convert_original_state_dict
-from vtzoo.registry.weights import PretrainedModel
 
 
-class VideoCLIPInputError(VtzooError, ValueError):
+class VideoCLIPInputError(InputError):
     """Inputs VideoCLIP cannot read (wrong feature size, no valid step, ...)."""
 
 
@@ -135,18 +134,26 @@ class VideoCLIPModel(PretrainedModel):
     * ``forward_text(caps, cmasks)``: caption tensors in the original layout -> :class:`TowerOutput`;
     * ``forward(caps, cmasks, features, mask)``: both pooled vectors (the original's call order);
     * ``similarity(text_pooled, video_pooled)``: raw dot products, (n_text, n_video);
-    * ``s3d`` (when ``config.with_s3d``): the S3D backbone for raw video (see ``backbones.s3d.features``).
+    * ``s3d`` (when ``config.with_s3d``): the S3D backbone for raw video (see ``backbones.s3d.features``);
+      ``s3d_trained`` is False when the loaded release had no S3D weights.
     """
 
     family = "videoclip"
     config_class = VideoCLIPConfig
-    converters = {"original": convert_original_state_dict}
 
     def __init__(self, config: VideoCLIPConfig):
         super().__init__(config)
         self.video_encoder = VideoEncoder(config)
         self.text_encoder = BertModel(bert_config(config, config.text_num_hidden_layers), add_pooling_layer=False)
         self.s3d = S3D(S3DConfig(embedding_dim=config.video_input_dim)) if config.with_s3d else None
+        self.s3d_trained = True
+
+    def init_like_original(self, loaded) -> None:
+        """The MMPT checkpoint came without ``s3d_howto100m.pth``: the S3D keeps its (seeded)
+        initialisation and is marked untrained, so raw video is refused instead of silently
+        embedded with random features."""
+        if self.s3d is not None and "s3d." in getattr(loaded, "initialised", ()):
+            self.s3d_trained = False
 
     # -- inputs -----------------------------------------------------------------------------
     def special_ids(self, batch: int, device: torch.device) -> torch.Tensor:

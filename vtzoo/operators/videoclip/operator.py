@@ -18,109 +18,78 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from vtzoo.backbones.s3d.features import S3DFeatureExtractor, S3DFeatures, S3DWindowing
+from vtzoo.backbones.s3d.features import S3DFeatureExtractor, S3DFeatures, S3DWindowingOptions
 from vtzoo.operators.base import (
     TEXT_EMBEDDING,
     VIDEO_EMBEDDING,
     VIDEO_TEXT_SIMILARITY,
     Embeddings,
     Operator,
+    OperatorOptions,
     VtzooError,
     as_text_list,
-)
-from vtzoo.operators.videoclip.config import VideoCLIPConfig
-from vtzoo.operators.videoclip.convert import (
-    convert_original_state_dict,
-    has_s3d_weights,
-    has_tower_weights,
-    read_original_checkpoint,
+    input_provenance,
+    item_source,
 )
 from vtzoo.operators.videoclip.model import VideoCLIPInputError, VideoCLIPModel, VideoTruncationWarning
 from vtzoo.registry.operators import register_operator
-from vtzoo.registry.weights import WeightsError, build_model, config_from_dict, load_state_dict_strict
-
-_ORIGINAL_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".tar", ".safetensors")
 
 
 class MissingS3DWeightsError(VtzooError, RuntimeError):
     """Raw video was given, but the S3D feature extractor has no trained weights."""
 
 
+@dataclass
+class VideoCLIPOptions(S3DWindowingOptions, OperatorOptions):
+    """``s3d_weights``: the S3D file of the release (``s3d_howto100m.pth``), loaded with ``weights``
+    as one release; the windowing fields override the card's (how raw video becomes features)."""
+
+    s3d_weights: str | os.PathLike | None = None
+
+
 @register_operator("videoclip")
 class VideoCLIPOperator(Operator):
+    summary = "S3D features + separate video/text BERTs (Xu et al. 2021)"
     tasks = frozenset({VIDEO_EMBEDDING, TEXT_EMBEDDING, VIDEO_TEXT_SIMILARITY})
     default_variant = "howto100m-zeroshot"
+    model_class = VideoCLIPModel
+    options_class = VideoCLIPOptions
+    default_batch_size = 32
+    tokenizer_kind = "bert"
 
-    def __init__(
-        self,
-        model: VideoCLIPModel,
-        card=None,
-        device: str | torch.device = "cpu",
-        tokenizer: Any = None,
-        s3d_trained: bool = True,
-        batch_size: int = 32,
-        windowing: S3DWindowing | None = None,
-        s3d_batch_size: int = 8,
-    ):
-        super().__init__(model, card, device)
-        self._tokenizer = tokenizer
-        self.s3d_trained = s3d_trained
-        self.batch_size = batch_size
-        self.windowing = windowing or S3DWindowing.from_dict(card.preprocessing if card is not None else None)
-        # the model reads max_video_len seconds: decode no more than that
-        self.windowing.max_windows = model.config.max_video_len
-        self.extractor = S3DFeatureExtractor(
-            model.s3d, self.windowing, s3d_batch_size, warn_truncation=False
-        ) if model.s3d is not None else None
-
-    # -- construction -------------------------------------------------------------------------
     @classmethod
-    def build(
-        cls, card=None, weights: Any = None, device: str | torch.device = "cpu", **config: Any
-    ) -> "VideoCLIPOperator":
-        """``weights``: None (card), "random", a vtzoo folder / hf:// repo, or the original files.
+    def build(cls, card, weights: Any = None, *, device="cpu", options=None, config=None) -> "VideoCLIPOperator":
+        """``s3d_weights`` is the second file of the original release: both load as one."""
+        options = options if options is not None else cls.options_class()
+        if options.s3d_weights is not None:
+            weights = [*(weights if isinstance(weights, (list, tuple)) else [weights]), options.s3d_weights]
+        return super().build(card, weights, device=device, options=options, config=config)
 
-        Extra keywords: ``s3d_weights`` (the S3D ``.pth`` next to an MMPT checkpoint),
-        ``tokenizer``, ``batch_size``, and any :class:`S3DWindowing` field (how raw video becomes
-        per-second features: ``fps``, ``window_frames``, ``resize``, ``crop``, ``l2_normalize``,
-        ...); everything else overrides :class:`VideoCLIPConfig` fields.
-        """
-        tokenizer = config.pop("tokenizer", None)
-        s3d_weights = config.pop("s3d_weights", None)
-        batch_size = int(config.pop("batch_size", 32))
-        window_values = dict(card.preprocessing) if card is not None else {}
-        window_values.update({k: config.pop(k) for k in list(config) if k in S3DWindowing.__dataclass_fields__})
-        windowing = S3DWindowing.from_dict(window_values)
-        originals = _original_files(weights, s3d_weights)
-        if originals is not None:
-            model, s3d_trained = _load_original(card, originals, config)
-        else:
-            # random weights are random everywhere; vtzoo folders always hold the S3D weights
-            model, _ = build_model(VideoCLIPModel, card, weights, overrides=config)
-            s3d_trained = True
-        return cls(model.eval(), card, device, tokenizer=tokenizer, s3d_trained=s3d_trained, batch_size=batch_size,
-                   windowing=windowing)  # fmt: skip
+    def setup(self) -> None:
+        if self.weights is not None and self.weights.kind == "checkpoint" and self.weights.card is None and self.card:
+            self.card.warn_if_non_commercial()  # a copy of the card's original release: its licence applies
+        # the model reads max_video_len seconds: decode no more than that
+        self.windowing = self.options.windowing(self.preprocessing, max_windows=self.config.max_video_len)
+        self.extractor = None
+        if self.model.s3d is not None:
+            self.extractor = S3DFeatureExtractor(self.model.s3d, self.windowing, self.options.s3d_batch_size,
+                                                 warn_truncation=False)  # fmt: skip
+
+    @property
+    def video_input(self):
+        return self.windowing.input_spec() if self.extractor is not None else None
+
+    @property
+    def s3d_trained(self) -> bool:
+        return self.model.s3d is not None and self.model.s3d_trained
 
     # -- text -----------------------------------------------------------------------------------
-    @property
-    def tokenizer(self):
-        """BERT uncased tokenizer (loaded on first use, so video-only use needs none)."""
-        if self._tokenizer is None:
-            from vtzoo.registry.weights import load_tokenizer
-
-            if self.card is None or "tokenizer" not in self.card.preprocessing:
-                raise VtzooError("videoclip: no tokenizer given and no card names one; pass tokenizer=<vocab.txt>")
-            self._tokenizer = load_tokenizer(self.card.preprocessing)
-        elif isinstance(self._tokenizer, (str, os.PathLike)):
-            self._tokenizer = _load_local_tokenizer(self._tokenizer)
-        return self._tokenizer
-
     def caption_tensors(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Captions -> ``caps``/``cmasks`` in the original layout ``[CLS] [SEP] words [SEP] [PAD]..``.
 
@@ -128,10 +97,8 @@ class VideoCLIPOperator(Operator):
         batch is padded to its longest caption (padding is masked, so the result is the same as
         the original's fixed length).
         """
-        if isinstance(texts, str):
-            texts = [texts]
-        cfg = self.model.config
-        ids = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        cfg = self.config
+        ids = self.tokenizer(as_text_list(texts), add_special_tokens=False)["input_ids"]
         rows = [[cfg.cls_token_id, cfg.sep_token_id, *row[: cfg.max_text_tokens], cfg.sep_token_id] for row in ids]
         length = max(len(row) for row in rows)
         caps = torch.full((len(rows), length), cfg.pad_token_id, dtype=torch.long)
@@ -144,27 +111,40 @@ class VideoCLIPOperator(Operator):
     def embed_text(self, texts: Sequence[str]) -> Embeddings:
         texts = as_text_list(texts)
         parts = []
-        with torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
-                caps, cmasks = self.caption_tensors(texts[start : start + self.batch_size])
-                out = self.model.forward_text(caps.to(self.device), cmasks.to(self.device))
-                parts.append(Embeddings(pooled=out.pooled.float().cpu()))
-        return Embeddings.concat(parts)
+        with self.compute():
+            for part in self.batches(len(texts)):
+                caps, cmasks = self.caption_tensors(texts[part])
+                parts.append(self.model.forward_text(caps.to(self.device), cmasks.to(self.device)).pooled.float().cpu())
+        return Embeddings(pooled=torch.cat(parts))
 
     # -- video ----------------------------------------------------------------------------------
     def video_features(self, video: Any) -> torch.Tensor:
-        """One video (path, bytes, frames, or features) -> its per-second features ``(T, D)``."""
-        dim = self.model.config.video_input_dim
+        """One video (path, bytes, frames, a decoded clip, or features) -> its per-second features ``(T, D)``."""
+        return self._features(video)[0]
+
+    def _features(self, video: Any) -> tuple[torch.Tensor, dict[str, Any]]:
+        dim = self.config.video_input_dim
         if isinstance(video, S3DFeatures):
-            return video.features
+            return video.features, video.provenance or input_provenance("<S3DFeatures>")[0]
         if isinstance(video, np.ndarray) and video.ndim == 2:  # e.g. np.load of the extractor's .npy
             video = torch.from_numpy(np.ascontiguousarray(video))
-        if _looks_like_features(video, dim):
-            return torch.as_tensor(video).float()
+        if isinstance(video, torch.Tensor) and video.dim() == 2 and video.shape[-1] == dim:
+            return video.float(), input_provenance("<features>")[0]
         if isinstance(video, torch.Tensor) and video.dim() in (2, 3):  # features, but not (T, D)
             raise VideoCLIPInputError(
-                f"VideoCLIP features must be (T, {dim}) per video (or (B, T, {dim})), got {tuple(video.shape)}"
+                f"VideoCLIP features must be (T, {dim}) per video (or (B, T, {dim})), got {tuple(video.shape)}", "<tensor>"
             )
+        self._check_extractor()
+        result = self.extractor(self.load_clip(video) if _is_clip(video) else video)
+        if result.truncated:
+            warnings.warn(
+                f"VideoCLIP reads the first {self.config.max_video_len} s of a video; the rest is dropped",
+                VideoTruncationWarning,
+                stacklevel=4,
+            )
+        return result.features, {**input_provenance(item_source(video))[0], **result.provenance}
+
+    def _check_extractor(self) -> None:
         if self.extractor is None:
             raise MissingS3DWeightsError(
                 "this VideoCLIP was built without its S3D feature extractor (with_s3d=False); pass per-second "
@@ -175,51 +155,43 @@ class VideoCLIPOperator(Operator):
                 "the S3D feature extractor has no trained weights (only the VideoCLIP towers were loaded); pass "
                 "s3d_weights=<s3d_howto100m.pth>, or per-second S3D features instead of raw video"
             )
-        result = self.extractor(video)
-        if result.truncated:
-            warnings.warn(
-                f"VideoCLIP reads the first {self.model.config.max_video_len} s of a video; the rest is dropped",
-                VideoTruncationWarning,
-                stacklevel=3,
-            )
-        return result.features
 
-    def _video_batches(self, videos: Any) -> list[torch.Tensor]:
-        dim = self.model.config.video_input_dim
-        if isinstance(videos, torch.Tensor) and videos.dim() == 3 and videos.shape[-1] == dim:
-            return list(videos)  # a (B, T, D) batch of features
+    def _video_items(self, videos: Any) -> list[Any]:
+        dim = self.config.video_input_dim
         if isinstance(videos, torch.Tensor) and videos.dim() == 3:
-            raise VideoCLIPInputError(
-                f"VideoCLIP features must be (B, T, {dim}) (per-second S3D features), got {tuple(videos.shape)}"
-            )
-        if isinstance(videos, (list, tuple)):
-            return [self.video_features(v) for v in videos]
-        return [self.video_features(videos)]
+            if videos.shape[-1] != dim:
+                raise VideoCLIPInputError(
+                    f"VideoCLIP features must be (B, T, {dim}) (per-second S3D features), got {tuple(videos.shape)}",
+                    "<tensor>",
+                )
+            return list(videos)  # a (B, T, D) batch of features
+        items = list(videos) if isinstance(videos, (list, tuple)) else [videos]
+        if not items:
+            raise VideoCLIPInputError("embed_video needs at least one video (got an empty list)")
+        return items
 
     def embed_video(self, videos: Any) -> Embeddings:
         """Videos -> pooled VideoCLIP embeddings (N, hidden); ``extras['seconds']`` = seconds used."""
-        cfg = self.model.config
-        features = self._video_batches(videos)
-        if not features:
-            raise ValueError("embed_video needs at least one video")
-        parts = []
-        with torch.inference_mode():
-            for start in range(0, len(features), self.batch_size):
-                chunk = features[start : start + self.batch_size]
-                padded, mask = _pad_features(chunk, cfg.max_video_len, cfg.video_input_dim)
+        cfg = self.config
+        features, provenance = zip(*(self._features(v) for v in self._video_items(videos)))
+        pooled, seconds = [], []
+        with self.compute():
+            for part in self.batches(len(features)):
+                padded, mask = _pad_features(list(features[part]), cfg.max_video_len, cfg.video_input_dim)
                 out = self.model.forward_video(padded.to(self.device), mask.to(self.device))
-                seconds = mask[:, : cfg.max_video_len].sum(1)
-                parts.append(Embeddings(pooled=out.pooled.float().cpu(), extras={"seconds": seconds}))
-        return Embeddings.concat(parts)
+                pooled.append(out.pooled.float().cpu())
+                seconds.append(mask[:, : cfg.max_video_len].sum(1))
+        return Embeddings(pooled=torch.cat(pooled), extras={"seconds": torch.cat(seconds), "provenance": list(provenance)})
 
     def similarity(self, text: Embeddings, video: Embeddings) -> torch.Tensor:
         """Raw dot products of the pooled vectors (the original's retrieval score), (n_text, n_video)."""
         return VideoCLIPModel.similarity(text.pooled.float(), video.pooled.float())
 
+    # -- benchmarks and conformance ---------------------------------------------------------------
     def example_video_input(self, batch_size: int, num_frames: int | None = None) -> Any:
         """Per-second S3D features (batch, max_video_len, 512); with ``num_frames``, raw clips
-        (num_frames, 3, 224, 224) in [0, 1] that go through S3D first."""
-        cfg = self.model.config
+        (num_frames, 3, crop, crop) in [0, 1] that go through S3D first."""
+        cfg = self.config
         generator = torch.Generator().manual_seed(0)
         if num_frames is None:
             feats = torch.randn(batch_size, cfg.max_video_len, cfg.video_input_dim, generator=generator)
@@ -227,19 +199,27 @@ class VideoCLIPOperator(Operator):
         crop = self.windowing.crop
         return [torch.rand(num_frames, 3, crop, crop, generator=generator) for _ in range(batch_size)]
 
+    @classmethod
+    def tiny_config(cls, card) -> dict[str, Any]:
+        """Two one-layer 32-wide BERT towers (the real BERT vocabulary size) over the card's S3D."""
+        return {"hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64, "text_num_hidden_layers": 1,
+                "video_num_hidden_layers": 1}  # fmt: skip
+
 
 # -- helpers ------------------------------------------------------------------------------------
-def _looks_like_features(video: Any, dim: int) -> bool:
-    return isinstance(video, torch.Tensor) and video.dim() == 2 and video.shape[-1] == dim
+def _is_clip(video: Any) -> bool:
+    from vtzoo.video import VideoClip
+
+    return isinstance(video, VideoClip)
 
 
 def _pad_features(features: list[torch.Tensor], max_len: int, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Zero-pad per-video features to ``max(max_len, longest)`` steps (the model truncates, warning)."""
     for f in features:
         if f.dim() != 2 or f.shape[-1] != dim:
-            raise VideoCLIPInputError(f"VideoCLIP features must be (T, {dim}) per video, got {tuple(f.shape)}")
+            raise VideoCLIPInputError(f"VideoCLIP features must be (T, {dim}) per video, got {tuple(f.shape)}", "<tensor>")
         if f.shape[0] == 0:
-            raise VideoCLIPInputError("a video has zero seconds of features")
+            raise VideoCLIPInputError("a video has zero seconds of features", "<tensor>")
     length = max(max_len, *(f.shape[0] for f in features))
     padded = torch.zeros((len(features), length, dim))
     mask = torch.zeros((len(features), length), dtype=torch.bool)
@@ -247,64 +227,3 @@ def _pad_features(features: list[torch.Tensor], max_len: int, dim: int) -> tuple
         padded[i, : f.shape[0]] = f.float()
         mask[i, : f.shape[0]] = True
     return padded, mask
-
-
-def _load_local_tokenizer(path: str | os.PathLike):
-    """BERT uncased WordPiece from a ``vocab.txt`` or a local tokenizer folder."""
-    import inspect
-
-    from transformers import BertTokenizerFast
-
-    path = Path(path)
-    if not path.exists():
-        raise WeightsError(f"tokenizer {path}: no such file or directory")
-    if path.is_dir():
-        return BertTokenizerFast.from_pretrained(str(path), local_files_only=True)
-    # transformers 5 takes the vocab file as `vocab`, 4.x as `vocab_file`
-    key = "vocab" if "vocab" in inspect.signature(BertTokenizerFast.__init__).parameters else "vocab_file"
-    return BertTokenizerFast(**{key: str(path)}, do_lower_case=True)
-
-
-def _original_files(weights: Any, s3d_weights: Any) -> list[Path] | None:
-    """The original release files named by ``weights`` (+ ``s3d_weights``), or None for other specs."""
-    files: list[Path] = []
-    path = Path(weights) if isinstance(weights, (str, os.PathLike)) else None
-    if isinstance(weights, (list, tuple)):
-        files = [Path(w) for w in weights]
-    elif path is not None and path.is_file() and path.suffix in _ORIGINAL_SUFFIXES:
-        files = [path]
-    elif path is not None and path.is_dir() and not (path / "config.json").is_file():
-        files = sorted(p for p in path.iterdir() if p.suffix in _ORIGINAL_SUFFIXES)
-    if s3d_weights is not None:
-        files.append(Path(s3d_weights))
-    elif not files:
-        return None
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise WeightsError(f"videoclip: checkpoint file(s) not found: {', '.join(missing)}")
-    return files
-
-
-def _load_original(card, files: list[Path], overrides: dict[str, Any]) -> tuple[VideoCLIPModel, bool]:
-    """Build from the original release files; returns the model and whether S3D got trained weights."""
-    merged: dict[str, torch.Tensor] = {}
-    for file in files:
-        merged.update(read_original_checkpoint(file))
-    values = dict(card.config if card is not None else {})
-    values.update(overrides)
-    origin = ", ".join(str(f) for f in files)
-    config = config_from_dict(VideoCLIPConfig, values, origin)
-    converted = convert_original_state_dict(merged, config)
-    if not has_tower_weights(converted):
-        raise WeightsError(
-            f"{origin}: only S3D weights found; VideoCLIP also needs its MMPT checkpoint (checkpoint_best.pt)"
-        )
-    s3d_trained = has_s3d_weights(converted)
-    model = VideoCLIPModel(config)
-    if not s3d_trained and model.s3d is not None:
-        # keep the extractor untrained: raw video then fails with a clear message, features work
-        converted.update({f"s3d.{k}": v for k, v in model.s3d.state_dict().items()})
-    load_state_dict_strict(model, converted, origin)
-    if card is not None:
-        card.warn_if_non_commercial()
-    return model, s3d_trained

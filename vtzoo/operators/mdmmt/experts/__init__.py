@@ -1,6 +1,2 @@
-"""MDMMT's feature experts: CLIP frames (shared CLIP towers), VGGish audio and irCSN-152 motion."""
-
-from vtzoo.operators.mdmmt.experts.ircsn import IrCsnConfig, IrCsnModel
-from vtzoo.operators.mdmmt.experts.vggish import VggishConfig, VggishModel
-
-__all__ = ["IrCsnConfig", "IrCsnModel", "VggishConfig", "VggishModel"]
+"""MDMMT's feature experts, each an operator of its own: ``clip_frames`` (CLIP frames),
+``vggish`` (audio) and ``ircsn152`` (motion); :mod:`.expert` holds what they share."""

@@ -43,3 +43,10 @@ def regenerate_weights(recipe: dict[str, Any], verify: bool = True) -> dict[str,
             raise GoldenError(f"weights_recipe: regenerated {entry['key']} does not match its sha256")
         state[entry["key"]] = value
     return state
+
+
+def case_weights(case) -> dict[str, torch.Tensor]:
+    """A golden case's original weights: regenerated from its ``weights_recipe``, else its file."""
+    if "weights_recipe" in case.config:
+        return regenerate_weights(case.config["weights_recipe"])
+    return case.original_state_dict()

