@@ -9,21 +9,19 @@ import pytest
 
 from vtzoo.datasets.synthetic import make_synthetic
 
+MICRO_CLIP = {"embed_dim": 32, "image_resolution": 32, "vision_layers": 1, "vision_width": 32, "vision_patch_size": 16,
+              "vision_heads": 1, "transformer_width": 32, "transformer_heads": 1, "transformer_layers": 1}
 # recipe overrides that make each family's synthetic-tiny model a few thousand parameters wide
 MICRO_CONFIG = {
-    "clip4clip": {"config.embed_dim": 32, "config.vision_width": 32, "config.vision_heads": 1, "config.vision_layers": 1,
-                  "config.transformer_width": 32, "config.transformer_heads": 1, "config.transformer_layers": 1,
-                  "config.cross_hidden_size": 32, "config.cross_num_attention_heads": 1, "config.image_resolution": 32,
+    "clip4clip": {"config.clip": MICRO_CLIP, "config.cross_hidden_size": 32, "config.cross_num_attention_heads": 1,
                   "config.max_frames": 2, "config.max_words": 16},
-    "drl": {"config.embed_dim": 32, "config.vision_width": 32, "config.vision_layers": 1, "config.vision_heads": 1,
-            "config.transformer_width": 32, "config.transformer_heads": 1, "config.transformer_layers": 1,
-            "config.image_resolution": 32, "config.max_frames": 2, "config.max_words": 16},
+    "drl": {"config.clip": MICRO_CLIP, "config.max_frames": 2, "config.max_words": 16},
     "frozen_in_time": {"config.img_size": 32, "config.embed_dim": 32, "config.num_heads": 1, "config.depth": 1,
                        "config.text_dim": 32, "config.text_layers": 1, "config.text_heads": 1,
                        "config.text_hidden_dim": 64, "config.projection_dim": 32, "config.num_frames": 2,
                        "options.preprocessing": {"resize": 32, "crop": 32, "resize_after_crop": None},
                        "family.curriculum": [{"frames": 1, "epochs": 1}, {"frames": 2}], "optimizer.lr": 1e-3},
-    "movinet": {"family.frames": 8, "family.resize": 32, "family.crop": 32},
+    "movinet": {"options.preprocessing": {"frames": 8, "fps": None, "resize": 32, "crop": 32}},
     "coot": {"config.hidden_dim": 32, "config.num_heads": 1, "config.video_feature_dim": 48,
              "family.features": {"extractor": "thumbnails", "fps": 4, "size": 4}},
     "videoclip": {"config.hidden_size": 32, "config.num_attention_heads": 1, "config.intermediate_size": 64,
@@ -32,10 +30,13 @@ MICRO_CONFIG = {
                   "family.features": {"extractor": "thumbnails", "fps": 4, "size": 4}},
     "mdmmt": {"config.experts": [{"name": "thumbnails", "dim": 48, "idx": 1, "max_tok": 16}], "config.same_dim": 32,
               "config.hidden_size": 32, "config.num_hidden_layers": 1, "config.num_attention_heads": 1,
-              "config.intermediate_size": 64,
+              "config.intermediate_size": 64, "config.hidden_dropout_prob": 0.0, "config.attention_probs_dropout_prob": 0.0,
               "config.text_bert": {"vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 1,
-                                   "intermediate_size": 64, "max_position_embeddings": 40, "type_vocab_size": 2},
-              "family.features": {"extractor": "thumbnails", "fps": 4, "size": 4}},
+                                   "intermediate_size": 64, "max_position_embeddings": 40, "type_vocab_size": 2,
+                                   "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0},
+              "family.features": {"extractor": "thumbnails", "fps": 4, "size": 4},
+              # every similarity starts equal, where the hinge is flat: MDMMT needs more steps to get going
+              "train.epochs": 20, "optimizer.lr": 1e-3},
 }
 
 

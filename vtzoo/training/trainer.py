@@ -141,12 +141,13 @@ class Trainer:
 
         recipe = self.recipe
         config = self.family.model_config(dict(recipe.config), self.labels)
-        torch.manual_seed(self.seed)  # seeded random initialisation
         self.op = vtzoo.create(recipe.operator, recipe.variant, weights=recipe.weights, device=self.args.device,
+                               precision=recipe.train.precision, seed=self.seed, batch_size=self.batch_size,
                                **config, **resolve_resources(recipe.options))
-        from vtzoo.precision import autocast, resolve_precision
+        torch.manual_seed(self.seed)  # the training randomness (dropout, sampled positions)
+        from vtzoo.precision import autocast
 
-        self.precision = getattr(self.op, "precision", None) or resolve_precision(recipe.train.precision, self.op.device)
+        self.precision = self.op.precision  # the operator's option, resolved for its device
         self.autocast: Callable[[], Any] = lambda: autocast(self.precision, self.op.device)
         return self.op
 

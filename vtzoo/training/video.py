@@ -1,29 +1,13 @@
-"""Decoding helpers the pixel-level families share."""
+"""What the pixel-level families share: decoding through the operator's input spec, CLIP's loss."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
 from vtzoo.training.data import pick_caption
 from vtzoo.training.family import TrainingFamily
-
-
-def card_sampling(op: Any, frames: int, defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``load_video`` sampling arguments of the operator's card, with ``frames`` frames at most."""
-    from vtzoo.video import sampling_from_card
-
-    prep = {**(defaults or {}), **(dict(op.card.preprocessing) if op.card is not None else {}), "frames": frames}
-    return sampling_from_card(prep)
-
-
-def load_item(item: Any, preprocess: Any, sampling: Mapping[str, Any]) -> Any:
-    """The item's video (or its ``start``-``end`` window) as a :class:`~vtzoo.video.VideoClip`."""
-    from vtzoo.video import load_video
-
-    window = {k: v for k, v in (("start", item.start), ("end", item.end)) if v is not None}
-    return load_video(item.path, preprocess=preprocess, **sampling, **window)
 
 
 def symmetric_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -33,12 +17,21 @@ def symmetric_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
     return (torch.nn.functional.cross_entropy(logits, target) + torch.nn.functional.cross_entropy(logits.T, target)) / 2
 
 
+def load_item(op: Any, item: Any, spec: Any = None) -> Any:
+    """The item's video (or its ``start``-``end`` window) decoded with ``spec`` (default: the
+    operator's own input spec, so training sees what inference sees)."""
+    window = {"start": item.start, "end": item.end}
+    if spec is None:
+        return op.load_clip(str(item.path), **window)
+    return spec.load(str(item.path), **window)
+
+
 class CLIPFrameFamily(TrainingFamily):
-    """CLIP-tower families (CLIP4Clip, DRL): frames sampled as the card says (1 fps by default, at most
-    ``max_frames``), preprocessed at the model's resolution; the operator embeds the decoded clips."""
+    """CLIP-tower families (CLIP4Clip, DRL): the operator's frames (1 fps, at most ``max_frames``,
+    at the model's resolution); the operator embeds the decoded clips at evaluation."""
 
     def load(self, op, sample, settings, train, rng) -> dict[str, Any]:
-        clip = load_item(sample.item, op.preprocess(), card_sampling(op, op.config.max_frames, {"fps": 1}))
+        clip = load_item(op, sample.item)
         return {"frames": clip.frames, "mask": clip.mask, "clip": clip, "caption": pick_caption(sample, rng)}
 
     def video_input(self, op, batch) -> Any:

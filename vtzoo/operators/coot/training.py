@@ -39,8 +39,7 @@ class CootTraining(FeatureFamily, TrainingFamily):
     Settings = CootSettings
 
     def operator_features(self, op, item) -> torch.Tensor:
-        features, _, _ = op.video_extractor(str(item.path))
-        return features
+        return op.video_features(str(item.path)).features
 
     def prepare(self, run) -> None:
         super().prepare(run)
@@ -56,7 +55,7 @@ class CootTraining(FeatureFamily, TrainingFamily):
     def text_store(op) -> TensorStore:
         """The cache of this operator's text model (named by its config and a checksum of its weights)."""
         if op not in _TEXT_STORES:
-            bert = op.text_encoder.bert
+            bert = op.text_encoder.bert  # the operator's text model
             checksum = sum(float(p.double().sum()) for p in bert.parameters())
             name = hashlib.sha256(json.dumps([bert.config.to_json_string(), checksum]).encode()).hexdigest()[:16]
             _TEXT_STORES[op] = TensorStore(f"coot-text-{name}")

@@ -47,11 +47,9 @@ class FrozenInTimeTraining(TrainingFamily):
         return replace(settings, frames=settings.curriculum[-1].frames)
 
     def load(self, op, sample, settings: FrozenSettings, train, rng) -> dict[str, Any]:
-        prep = op.preprocessing
-        frames = min(settings.frames, op.config.num_frames)
-        clip = load_item(sample.item, op.preprocess, {"num_frames": frames, "sampling": prep.get("sampling", "middle"),
-                                                       "pad": bool(prep.get("pad_short_videos", True))})
-        return {"video": clip.frames, "caption": pick_caption(sample, rng)}
+        # the operator's sampling (segment middles, padded short videos), with the stage's frame count
+        spec = op.video_input.replace(num_frames=min(settings.frames, op.num_frames), pad=op.pads_short_videos)
+        return {"video": load_item(op, sample.item, spec).frames, "caption": pick_caption(sample, rng)}
 
     def encode(self, op, batch, settings) -> dict[str, torch.Tensor]:
         ids, mask = op.tokenize(batch["caption"])

@@ -18,10 +18,6 @@ from vtzoo.training.family import CLASSIFICATION, TrainingFamily
 
 @dataclass
 class MovinetSettings:
-    frames: int = 50  # frames per clip (the card's 50)
-    fps: float | None = 5.0  # sampling rate; None = ``frames`` frames spread over the whole video
-    resize: int = 192  # shorter side, then a centre crop of ``crop`` (the card's 192 -> 172)
-    crop: int = 172
     label_smoothing: float = 0.1
     n_clips: int = 1  # stream models: pieces per clip (frames must divide evenly)
 
@@ -36,14 +32,12 @@ class MovinetTraining(TrainingFamily):
 
     def load(self, op, sample, settings: MovinetSettings, train, rng) -> dict[str, Any]:
         from vtzoo.training.video import load_item
-        from vtzoo.video import Preprocess
 
-        sampling = ({"fps": settings.fps, "max_frames": settings.frames, "pad": False} if settings.fps
-                    else {"num_frames": settings.frames})
-        clip = load_item(sample.item, Preprocess(resize=settings.resize, crop=settings.crop), sampling)
-        frames = clip.frames
-        if frames.shape[0] < settings.frames:  # a short video: repeat its last frame
-            frames = torch.cat([frames, frames[-1:].expand(settings.frames - frames.shape[0], -1, -1, -1)])
+        # the operator's sampling and crop (the card's, or the ``preprocessing`` option's)
+        frames = load_item(op, sample.item).frames
+        wanted = op.video_input.frames or frames.shape[0]
+        if frames.shape[0] < wanted:  # a short video: repeat its last frame, so clips stack
+            frames = torch.cat([frames, frames[-1:].expand(wanted - frames.shape[0], -1, -1, -1)])
         return {"video": frames.permute(1, 0, 2, 3).contiguous(), "label": sample.item.label}
 
     def encode(self, op, batch, settings: MovinetSettings) -> dict[str, torch.Tensor]:
