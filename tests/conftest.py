@@ -107,3 +107,26 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def bf16_against_fp32(op, inputs, field: str = "pooled", bf16_weights: bool = True) -> float:
+    """Min cosine between ``op.embed_video(inputs).<field>`` in float32 and in bf16 (a copy of
+    ``op``, which must be a float32 operator, prepared for bf16 as ``create`` does).
+
+    Also checks what bf16 means: float32 outputs, and (``bf16_weights``) bf16 weights in the networks.
+    """
+    import copy
+
+    import torch
+
+    assert op.precision == "fp32"
+    reference = getattr(op.embed_video(inputs), field)
+    low = copy.deepcopy(op).configure("bf16")
+    assert low.precision == "bf16"
+    if bf16_weights:
+        dtypes = {p.dtype for network in low.networks() for p in network.parameters()}
+        assert torch.bfloat16 in dtypes, "bf16 operator holds no bf16 weight"
+    output = getattr(low.embed_video(inputs), field)
+    assert output.dtype == torch.float32 and output.shape == reference.shape
+    rows = lambda t: t.reshape(-1, t.shape[-1])  # noqa: E731
+    return float(torch.nn.functional.cosine_similarity(rows(output), rows(reference), dim=-1).min())

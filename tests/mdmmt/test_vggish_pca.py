@@ -51,7 +51,7 @@ def write_pca_release(path, numpy1_names: bool) -> dict[str, np.ndarray]:
 def test_the_pca_release_loads_through_the_card(tmp_path, numpy1_names):
     write_vgg_release(tmp_path / "vggish-10086976.pth")
     arrays = write_pca_release(tmp_path / "vggish_pca_params-970ea276.pth", numpy1_names)
-    op = vtzoo.create("vggish", weights=str(tmp_path), postprocess=True)  # card vggish/audioset
+    op = vtzoo.create("vggish/audioset", weights=str(tmp_path), postprocess=True)
     model = op.model
     assert torch.equal(model.pproc.pca_eigen_vectors, torch.from_numpy(arrays["pca_eigen_vectors"]).float())
     assert torch.equal(model.pproc.pca_means, torch.from_numpy(arrays["pca_means"]).float().reshape(128, 1))

@@ -93,7 +93,7 @@ def test_release_file_with_text_branch_loads_and_reproduces_the_reference(tmp_pa
     release["text_module.fc2.bias"] = torch.zeros(512)
     path = tmp_path / "s3d_howto100m.pth"
     torch.save(release, path)
-    op = vtzoo.create("s3d", weights=str(path))
+    op = vtzoo.create("s3d", weights=str(path), precision="fp32")
     video = load_file(str(CASE / "inputs.safetensors"))["video"]
     expected = load_file(str(CASE / "outputs.safetensors"))["video_embedding"]
     with torch.inference_mode():
@@ -178,7 +178,7 @@ def test_extractor_on_decoded_frames_gives_one_feature_per_window_and_truncates(
 
 def test_s3d_operator_is_registered_and_embeds_videos():
     assert "s3d" in vtzoo.list_operators()
-    op = vtzoo.create("s3d", weights="random", resize=32, crop=32, window_frames=8)
+    op = vtzoo.create("s3d", weights="random", resize=32, crop=32, window_frames=8, precision="fp32")
     assert op.windowing.fps == 30 and op.windowing.window_frames == 8
     frames = np.random.default_rng(1).integers(0, 256, size=(12, 36, 36, 3), dtype=np.uint8)
     emb = op.embed_video([frames, frames[:8]])

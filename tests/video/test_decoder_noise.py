@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = {"clip": {"embed_dim": 64, "vision_width": 64, "vision_layers": 1, "vision_heads": 1, "transformer_width": 64,
-                 "transformer_heads": 1, "transformer_layers": 1}, "cross_hidden_size": 64, "max_frames": 4}
+TINY = {"clip": {"embed_dim": 64, "vision_width": 64, "vision_layers": 1, "transformer_width": 64, "transformer_layers": 1},
+        "cross_hidden_size": 64, "max_frames": 4}
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,13 @@ from typing import Any, Sequence
 
 from vtzoo.errors import UsageError
 
-EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+def usage_error(command: str, error: Exception) -> int:
+    """Report a bad argument, file or setting found before any work started (exit status 2)."""
+    print(f"vtzoo {command}: error: {error}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def parse_config(pairs: Sequence[str]) -> dict[str, Any]:
@@ -85,7 +91,7 @@ def check_output(path: str | None, flag: str = "-o") -> None:
 def create_operator(args: argparse.Namespace):
     import vtzoo
 
-    check_device(args.device)
+    check_device(args.device)  # a one-line error naming the flag, before any weight is read
     return vtzoo.create(args.op, args.variant, **operator_arguments(args))
 
 

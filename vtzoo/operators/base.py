@@ -62,7 +62,7 @@ VideoInput = Union[str, os.PathLike, bytes, torch.Tensor, Any]
 BACKENDS = ("torch", "openvino")
 # options that change how fast an operator runs, not what it computes (or that the fingerprint
 # states on its own: seed, precision, backend)
-_RUN_OPTIONS = ("batch_size", "seed", "precision", "backend", "tokenizer")
+_RUN_OPTIONS = ("batch_size", "seed", "precision", "backend", "compile", "tokenizer")
 
 
 def _describe(value: Any) -> str:
@@ -81,7 +81,9 @@ class OperatorOptions:
     ``precision``: "fp32" | "bf16" | "fp16" | "auto" (see :mod:`vtzoo.precision`).
     ``seed``: seeds ``weights="random"`` of the model and of every sub-model it builds.
     ``tokenizer``: a tokenizer object, folder, ``vocab.txt`` or Hub repo (None: the card's).
-    ``backend``: "torch" or "openvino" (the optional runtime, for the towers that support it).
+    ``backend``: "torch" or "openvino" (the optional runtime, for the towers that support it,
+    :mod:`vtzoo.runtime`).
+    ``compile``: run the same towers through ``torch.compile`` (each new input shape compiles).
     ``preprocessing``: keys that override the card's ``preprocessing`` (e.g. ``frames``, or the
     ``resize``/``crop`` of a model built at another resolution).
     """
@@ -91,6 +93,7 @@ class OperatorOptions:
     seed: int = 0
     tokenizer: Any = None
     backend: str = "torch"
+    compile: bool = False
     preprocessing: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
@@ -158,14 +161,15 @@ class Operator:
         weights: "ResolvedWeights | None" = None,
     ):
         from vtzoo.precision import resolve_precision
+        from vtzoo.runtime import runtime_options
 
         self.options = options if options is not None else self.options_class()
         self.card = card
         self.device = torch.device(device)
         self.precision = resolve_precision(self.options.precision, self.device)
+        self.runtime = runtime_options(self.name, self.options.backend, bool(self.options.compile))
         self.weights = weights
-        self.model = model.to(self.device).eval()
-        self.model.apply_precision(self.precision)
+        self.model = self.prepare_network(model.to(self.device).eval())
         self._tokenizer: Any = None
         self.setup()
 
@@ -188,7 +192,37 @@ class Operator:
         return cls(model, card, options=options, device=device, weights=resolved)
 
     def setup(self) -> None:
-        """Build what the operator needs beside the model (sub-models, feature extractors)."""
+        """Build what the operator needs beside the model (sub-models, feature extractors); they
+        go through :meth:`prepare_network` like the model."""
+
+    # -- precision and runtime ----------------------------------------------------------------
+    def networks(self) -> list[torch.nn.Module]:
+        """The networks the operator runs and prepares (its model; families add sub-models)."""
+        return [self.model]
+
+    def prepare_network(self, network: Any) -> Any:
+        """Prepare a network for the operator's runtime and precision: towers a runtime takes over
+        are converted from the float32 weights first, then the network casts its weights
+        (:meth:`PretrainedModel.apply_precision`)."""
+        from vtzoo.runtime import accelerate
+
+        accelerate(network, self.runtime, self.precision)
+        if hasattr(network, "apply_precision"):
+            network.apply_precision(self.precision)
+        return network
+
+    def configure(self, precision: str = "auto", backend: str = "torch", compile: bool = False) -> "Operator":
+        """Another precision / runtime for an operator built in float32 with the torch backend
+        (benchmarks prepare copies of one operator this way: same weights, every precision)."""
+        from vtzoo.precision import resolve_precision
+        from vtzoo.runtime import runtime_options
+
+        self.options = dataclasses.replace(self.options, precision=precision, backend=backend, compile=compile)
+        self.runtime = runtime_options(self.name, backend, bool(compile))
+        self.precision = resolve_precision(precision, self.device)
+        for network in self.networks():
+            self.prepare_network(network)
+        return self
 
     @classmethod
     def option_fields(cls) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -88,12 +89,27 @@ def step_outputs(step: Step, value: Any) -> dict[str, Any]:
 @dataclass
 class Failure:
     index: int  # position of the input in the run
-    key: str  # the input as given (a file name), for the report
+    key: str  # the job-store key of the input (its position without a job store)
     step: str
     error: str
+    source: str = ""  # what a person recognises the input by: its path, else position and value
 
     def __str__(self) -> str:
-        return f"input {self.index} ({self.key}): step '{self.step}': {self.error}"
+        return f"{self.source or f'input {self.index}'}: step '{self.step}': {self.error}"
+
+
+def describe_input(index: int, values: dict[str, Any]) -> str:
+    """The first path or string among an input's columns, else ``input <index> (<values>)``."""
+    for value in values.values():
+        if isinstance(value, (str, os.PathLike)):
+            return os.fspath(value)
+    def short(value: Any) -> str:
+        if isinstance(value, (int, float, bool)) or value is None:
+            return repr(value)
+        shape = getattr(value, "shape", None)
+        return f"<{type(value).__name__}{' ' + str(tuple(shape)) if shape is not None else ''}>"
+
+    return f"input {index} ({', '.join(short(v) for v in values.values())[:80]})"
 
 
 @dataclass
@@ -254,7 +270,7 @@ class Engine:
         def sources() -> Iterator[_Row]:
             for index, item in enumerate(items):
                 values = self.input_values(item, index)
-                labels[index] = self.input_label(values)
+                labels[index] = describe_input(index, values)
                 keys[index] = self.item_key(values, job_store) if job_store else str(index)
                 stored = job_store.get(keys[index]) if job_store is not None else None
                 if stored is not None:
@@ -267,7 +283,7 @@ class Engine:
 
         stream: Iterator[_Row] = sources()
         for position, step in enumerate(self.spec.steps):
-            stream = self._stage(position, step, stream, tracker, labels)
+            stream = self._stage(position, step, stream, tracker, keys, labels)
         try:
             for row in stream:
                 tracker.done(row.index, row=row.values)
@@ -281,10 +297,6 @@ class Engine:
         result.rows = [row for index in sorted(by_index) for row in by_index[index]]
         result.failures.sort(key=lambda f: f.index)
         return result
-
-    def input_label(self, values: dict[str, Any]) -> str:
-        return ", ".join(str(values[c]) if isinstance(values[c], (str, int, float)) else f"<{type(values[c]).__name__}>"
-                         for c in self.spec.inputs)
 
     def input_values(self, item: Any, index: int) -> dict[str, Any]:
         names = self.spec.inputs
@@ -300,12 +312,14 @@ class Engine:
         raise PipelineError(f"input {index}: expected {len(names)} values for columns {names}, got {item!r}")
 
     # -- stages -------------------------------------------------------------------------------
-    def _stage(self, position: int, step: Step, rows: Iterator[_Row], tracker: _Tracker, labels: dict[int, str]) -> Iterator[_Row]:
+    def _stage(self, position: int, step: Step, rows: Iterator[_Row], tracker: _Tracker, keys: dict[int, str],
+               labels: dict[int, str]) -> Iterator[_Row]:
         keep = self._keep_after[position]
         next_batch = next((s.batch_size for s in self.spec.steps[position + 1 :] if s.batch_size > 1), 1)
         for row, outcome in self._apply(step, rows, next_batch):
             if isinstance(outcome, BaseException):
-                failure = Failure(row.index, labels.get(row.index, str(row.index)), step.name, f"{type(outcome).__name__}: {outcome}")
+                failure = Failure(row.index, keys.get(row.index, str(row.index)), step.name,
+                                  f"{type(outcome).__name__}: {outcome}", labels.get(row.index, ""))
                 if is_fatal(outcome):
                     raise RunAborted(f"step '{step.name}': {outcome}") from outcome
                 if step.on_error == "raise" or not isinstance(outcome, ROW_ERRORS):

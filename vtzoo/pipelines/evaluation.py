@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -200,6 +200,12 @@ def _read_caption_pairs(directory: Path) -> list[tuple[str, str]]:
 class EvalReport:
     metrics: dict
     failures: list
+    # what the metrics were computed from, for per-query reports: scores (n_captions, n_videos),
+    # videos[j] the path of column j, captions[i] the text of row i and caption_video[i] its video
+    scores: torch.Tensor | None = None
+    videos: list[str] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)
+    caption_video: list[int] = field(default_factory=list)
 
 
 def evaluate_retrieval(pipe, dataset: str | Path, text_batch_size: int = 64, progress: bool = True) -> EvalReport:
@@ -239,4 +245,9 @@ def evaluate_retrieval(pipe, dataset: str | Path, text_batch_size: int = 64, pro
     if failed:
         metrics["excluded"] = {"videos": [data.videos[i].name for i in failed],
                                "captions": sum(v in set(failed) for v in data.caption_video)}
-    return EvalReport(metrics=metrics, failures=[str(f) for f in result.failures])
+    # the report's per-query view: the captions of the videos that were embedded, against them
+    new_index = {old: new for new, old in enumerate(kept)}
+    shown = [row for row, v in enumerate(data.caption_video) if v in new_index]
+    return EvalReport(metrics=metrics, failures=[str(f) for f in result.failures], scores=scores[shown][:, kept],
+                      videos=[str(data.videos[i]) for i in kept], captions=[texts[r] for r in shown],
+                      caption_video=[new_index[data.caption_video[r]] for r in shown])

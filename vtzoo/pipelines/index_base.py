@@ -175,6 +175,10 @@ class VectorIndex:
         """Every row of a collection, in blocks (for export)."""
         raise NotImplementedError
 
+    def vector(self, collection: str, row_id: str) -> list[float] | None:
+        """The stored vector of one row ("more like this"), None if there is no such row."""
+        raise NotImplementedError
+
     # -- collections (shared) ----------------------------------------------------------------------
     def ensure_collection(self, name: str, dim: int, fingerprint: str | None = None) -> None:
         """Create the collection, or check that it holds ``dim``-d embeddings of ``fingerprint``."""

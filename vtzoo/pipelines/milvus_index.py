@@ -135,6 +135,10 @@ class MilvusIndex(VectorIndex):
             self.client.close()
 
     # -- collections --------------------------------------------------------------------------
+    def vector(self, collection: str, row_id: str) -> list[float] | None:
+        rows = self._call("get", collection, ids=[row_id], output_fields=["vector"])
+        return list(rows[0]["vector"]) if rows else None
+
     def list_collections(self) -> list[str]:
         return list(self._call("list_collections"))
 

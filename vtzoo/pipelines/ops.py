@@ -131,7 +131,7 @@ def accepted_params(name: str) -> tuple[str, ...] | None:
     cls = get_operator_class(operator)
     # the method's first argument is the row's value, not a param
     method = [n for n in inspect.signature(getattr(cls, task)).parameters if n != "self"][1:]
-    return tuple(OPERATOR_PARAMS) + cls.option_fields() + cls.config_fields() + tuple(method)
+    return tuple(dict.fromkeys(OPERATOR_PARAMS + cls.option_fields() + cls.config_fields() + tuple(method)))
 
 
 def _builtin_params(factory: Callable[..., PipelineOp]) -> tuple[str, ...]:
@@ -291,8 +291,8 @@ def _consumer_of(step: Step, context: OpContext) -> Step | None:
 
 @pipeline_op("video.frames")
 def _video_frames(context: OpContext, step: Step) -> PipelineOp:
-    """path -> a lazy iterator of its upright frames (RGB numpy arrays), decoded one at a time: what a
-    streaming model consumes in constant memory however long the video."""
+    """path -> a lazy iterator of its upright frames (RGB numpy arrays), decoded one at a time:
+    what a streaming model consumes in constant memory however long the video."""
     import av
 
     def frames(path: Any) -> Iterator[Any]:

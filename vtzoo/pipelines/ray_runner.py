@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from vtzoo.errors import VtzooError
 from vtzoo.pipelines.engine import (
+    describe_input,
     Engine, Failure, RunAborted, RunResult, apply_batch, is_fatal, record_outcome, step_outputs,
 )
 from vtzoo.pipelines.index import DEFAULT_DB, is_server_uri
@@ -215,7 +216,7 @@ class RayRunner:
         keys, labels, todo = {}, {}, []
         for index, item in enumerate(items):
             values = engine.input_values(item, index)
-            labels[index] = engine.input_label(values)
+            labels[index] = describe_input(index, values)
             keys[index] = engine.item_key(values, job_store) if job_store is not None else str(index)
             stored = job_store.get(keys[index]) if job_store is not None else None
             if stored is not None:
@@ -234,7 +235,7 @@ class RayRunner:
             shares[record.index] = shares.get(record.index, Fraction(0)) + record.share
             if record.error is not None:
                 failures.setdefault(record.index, []).append(
-                    Failure(record.index, labels[record.index], record.step or "", record.error))
+                    Failure(record.index, keys[record.index], record.step or "", record.error, labels[record.index]))
             elif not record.dropped:
                 by_index.setdefault(record.index, []).append((record.part, {c: record.values[c] for c in spec.outputs}))
             if shares[record.index] == 1:

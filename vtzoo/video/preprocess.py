@@ -141,11 +141,16 @@ def _resize_pil(frames: torch.Tensor, size: tuple[int, int], interpolation: str)
 
 
 def _resize_torch(frames: torch.Tensor, size: tuple[int, int], interpolation: str, antialias: bool) -> torch.Tensor:
-    x = frames.float() / 255.0 if frames.dtype == torch.uint8 else frames.float()
     kwargs: dict[str, Any] = {}
     if interpolation != "nearest":
         kwargs = {"align_corners": False, "antialias": antialias}
-    x = F.interpolate(x, size=size, mode=interpolation, **kwargs)
+    out = []
+    # one frame at a time: a uint8 4K clip never exists as full-resolution float frames at once
+    # (one float 4K frame is 100 MB); the interpolation is per frame, so the values are the same
+    for frame in frames.split(1):
+        x = frame.float() / 255.0 if frame.dtype == torch.uint8 else frame.float()
+        out.append(F.interpolate(x, size=size, mode=interpolation, **kwargs))
+    x = torch.cat(out)
     if interpolation == "bicubic":  # an 8-bit pipeline would clip the cubic kernel's overshoot
         x = x.clamp(0.0, 1.0)
     return x

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vtzoo.modeling import PretrainedModel
+from vtzoo.precision import as_channels_last_3d, prepare_3d_cnn
 
 # Inception blocks in forward order: name -> (in, b0, b1 reduce, b1, b2 reduce, b2, b3).
 INCEPTION_CHANNELS: dict[str, tuple[int, int, int, int, int, int, int]] = {
@@ -205,20 +206,50 @@ class S3D(PretrainedModel):
         """Yield ``(module name, its output)`` for the stem and every later module, in order."""
         if video.dim() != 5 or video.shape[1] != 3:
             raise ValueError(f"S3D expects (B, 3, T, H, W) RGB clips, got shape {tuple(video.shape)}")
+        video = video.to(next(self.parameters()).dtype)
         if self.config.space_to_depth:
-            x = self.conv1(space_to_depth(video))
+            x = self.conv1(as_channels_last_3d(space_to_depth(video), self))
             yield "conv1", x
             # drop the first index in T, H, W: with padding (1, 2, 2) this imitates TF 'SAME'
             x = x[:, :, 1:, 1:, 1:]
         else:
-            x = self.conv1(video)
+            x = self.conv1(as_channels_last_3d(video, self))
             yield "conv1", x
         for name in STAGES:
             x = getattr(self, name)(x)
             yield name, x
 
     def forward(self, video: torch.Tensor) -> S3DOutput:
+        runner = self.__dict__.get("_runner")
+        embedding, pooled = runner(video) if runner is not None else self.embed(video)
+        return S3DOutput(video_embedding=embedding.float(), mixed_5c=pooled.float())
+
+    def embed(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(fc(mixed_5c), mixed_5c) in PyTorch: what ``forward`` returns, as a tuple."""
         for _, x in self.stages(video):
             pass
         pooled = x.mean(dim=(2, 3, 4))
-        return S3DOutput(video_embedding=self.fc(pooled), mixed_5c=pooled)
+        return self.fc(pooled), pooled
+
+    def accelerate(self, runners) -> None:
+        """Run the network through ``runners`` (:mod:`vtzoo.runtime`); batch, length and size may vary."""
+        example = torch.zeros(1, 3, 16, 224, 224)
+        # kept out of the module tree: the runner wraps this very network
+        self.__dict__["_runner"] = runners("s3d", _S3DEmbed(self), (example,), {0: (0, 2, 3, 4)})
+
+    def apply_precision(self, precision: str) -> None:
+        """bf16: the whole network in bf16 and ``channels_last_3d`` (4x over float32 here; bf16
+        without channels-last gains little); docs/operators/videoclip.md."""
+        super().apply_precision(precision)
+        prepare_3d_cnn(self, precision)
+
+
+class _S3DEmbed(nn.Module):
+    """``S3D.embed`` as a module of its own, for runtimes that convert a module's ``forward``."""
+
+    def __init__(self, s3d: S3D):
+        super().__init__()
+        self.s3d = s3d
+
+    def forward(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.s3d.embed(video)

@@ -39,6 +39,7 @@ from vtzoo.backbones.cross import (
     start_from_clip_text,
 )
 from vtzoo.modeling import PretrainedModel, StateDict
+from vtzoo.precision import full_precision
 from vtzoo.operators.clip4clip.config import CLIP4ClipConfig
 
 # the modules of the similarity heads, as the original names them
@@ -107,14 +108,25 @@ class CLIP4ClipModel(PretrainedModel):
             stacklevel=2,
         )
 
+    # -- precision and runtimes (see docs/operators/clip4clip.md) ---------------------------
+    def apply_precision(self, precision: str) -> None:
+        """bf16 weights in the CLIP towers; the heads and the similarity stay float32."""
+        super().apply_precision(precision)
+        self.clip.apply_precision(precision)
+
+    def accelerate(self, runners) -> None:
+        if self.config.linear_patch == "2d":  # the 3D patch embedding convolves frames together
+            self.clip.accelerate(runners)
+
     # -- encoders -----------------------------------------------------------------------------
     def encode_text(self, input_ids: torch.Tensor) -> TextFeatures:
         """(N, L) CLIP token ids (0-padded) -> pooled EOT vector (N, D) and all tokens (N, L, D)."""
         return self.clip.encode_text(input_ids)
 
-    def encode_frames(self, video: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, H, W) normalised frames -> per-frame CLIP vectors (B, T, D)."""
-        return self.clip.encode_frames(video)
+    def encode_frames(self, video: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, 3, H, W) normalised frames -> per-frame CLIP vectors (B, T, D); with the frame
+        ``mask``, identical padded frames are encoded once (same output)."""
+        return self.clip.encode_frames(video, mask)
 
     # -- loose heads --------------------------------------------------------------------------
     def contextualise(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -127,14 +139,18 @@ class CLIP4ClipModel(PretrainedModel):
         return frames
 
     def video_vector(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The loose heads' video vector (B, D), unit length."""
-        return pool_frames(self.contextualise(frames, mask), mask)
+        """The loose heads' video vector (B, D), unit length (float32 in every precision)."""
+        with full_precision(frames.device):
+            frames = frames.float()
+            return pool_frames(self.contextualise(frames, mask), mask)
 
     def loose_logits(self, text: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
         """``logit_scale.exp() * cos``: text (N, D) EOT vectors, video (M, D) video vectors."""
-        text = text / text.norm(dim=-1, keepdim=True)
-        video = video / video.norm(dim=-1, keepdim=True)
-        return self.clip.logit_scale.exp() * text @ video.T
+        with full_precision(text.device):
+            text, video = text.float(), video.float()
+            text = text / text.norm(dim=-1, keepdim=True)
+            video = video / video.norm(dim=-1, keepdim=True)
+            return self.clip.logit_scale.exp() * text @ video.T
 
     # -- tight head ---------------------------------------------------------------------------
     def cross_logits(self, text: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor, chunk: int = 256) -> torch.Tensor:
@@ -143,6 +159,10 @@ class CLIP4ClipModel(PretrainedModel):
         text (N, D), frames (M, T, D), mask (M, T) -> logits (N, M). No normalisation, no
         logit_scale. Pairs are scored in chunks of ``chunk`` pairs (same result as all at once).
         """
+        with full_precision(text.device):
+            return self._cross_logits(text.float(), frames.float(), mask, chunk)
+
+    def _cross_logits(self, text: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor, chunk: int) -> torch.Tensor:
         n, (m, t, d) = text.shape[0], frames.shape
         pair_text = text[:, None, None, :].expand(n, m, 1, d).reshape(n * m, 1, d)
         pair_frames = frames[None].expand(n, m, t, d).reshape(n * m, t, d)

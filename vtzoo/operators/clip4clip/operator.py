@@ -92,7 +92,7 @@ class CLIP4ClipOperator(Operator):
         )
 
     def _frames_and_vector(self, frames: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        per_frame = self.model.encode_frames(frames)
+        per_frame = self.model.encode_frames(frames, mask)
         if self.config.loose:
             return per_frame, self.model.video_vector(per_frame, mask)
         return per_frame, pool_frames(per_frame, mask)  # tightTransf scores pairs; an index gets meanP

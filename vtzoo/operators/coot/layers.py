@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vtzoo.operators.coot.config import ACTIVATIONS, NORMS, AttentionConfig, MLPConfig, PoolerConfig
@@ -173,11 +174,18 @@ class MultiHeadAttention(nn.Module):
         q = self._heads(self.query_projection(query))
         k = self._heads(self.key_projection(key))
         v = self._heads(self.value_projection(value))
-        logits = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(self.d_head)
-        logits = logits.masked_fill(key_mask[:, None, None, :], -MASK_VALUE)
-        attention = self.dropout(torch.softmax(logits, dim=3))
-        context = torch.matmul(attention, v).transpose(1, 2).reshape(b, lq, d)
-        return self.final_projection(context)
+        # the explicit form: dropout on the attention weights, or a row with every key padded
+        # (the original's fill makes it uniform; an additive mask would not)
+        if (self.training and self.dropout.p > 0) or bool(key_mask.all(dim=1).any()):
+            logits = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(self.d_head)
+            logits = logits.masked_fill(key_mask[:, None, None, :], -MASK_VALUE)
+            context = torch.matmul(self.dropout(torch.softmax(logits, dim=3)), v)
+        else:
+            # fused kernel; adding -MASK_VALUE gives the same weights as the original's fill
+            # (exp(-32752) is 0 in float32) as long as a row keeps one real key
+            additive = torch.zeros(key_mask.shape, dtype=q.dtype, device=q.device).masked_fill(key_mask, -MASK_VALUE)
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=additive[:, None, None, :])
+        return self.final_projection(context.transpose(1, 2).reshape(b, lq, d))
 
 
 class FeedForward(nn.Module):

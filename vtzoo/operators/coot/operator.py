@@ -94,9 +94,15 @@ class CootOperator(Operator):
         self.windowing = self.options.windowing(self.preprocessing, base=COOT_WINDOWING)
         random = self.weights is not None and self.weights.kind == "random"
         self.s3d = self._s3d(random) if self.config.video_feature_dim == S3D_FEATURE_DIM else None
+        if self.s3d is not None:
+            self.prepare_network(self.s3d)
         self.text_model = self._text_model(random)
         self._text_encoder = None
         self._video_extractor = None
+
+    def networks(self) -> list:
+        return [self.model] + ([self.s3d] if self.s3d is not None else []) + (
+            [self._text_encoder] if self._text_encoder is not None else [])
 
     # -- sub-models -----------------------------------------------------------------------------
     def _s3d(self, random: bool) -> torch.nn.Module | None:
@@ -139,7 +145,7 @@ class CootOperator(Operator):
             if encoder.feature_dim != self.config.text_feature_dim:
                 raise CootInputError(f"the text model gives {encoder.feature_dim}-d features (last two layers), but "
                                      f"this COOT takes {self.config.text_feature_dim}")  # fmt: skip
-            self._text_encoder = encoder
+            self._text_encoder = self.prepare_network(encoder)
         return self._text_encoder
 
     def _hub_text_model(self) -> torch.nn.Module:

@@ -24,6 +24,7 @@ import torch
 from vtzoo.operators.coot.inputs import CootTextFeatures, CootTruncationWarning
 from vtzoo.operators.coot.model import CootInputError
 from vtzoo.registry.errors import WeightsError
+from vtzoo.precision import autocast
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -79,6 +80,15 @@ class BertParagraphEncoder:
         self.layers = tuple(int(layer) for layer in layers)
         self.min_cut = min_cut
         self.max_tokens = int(bert.config.max_position_embeddings)
+        self.precision = "fp32"
+
+    def apply_precision(self, precision: str) -> None:
+        """bf16 weights in BERT's Linear layers (norms and embeddings float32); features float32."""
+        from vtzoo.precision import DTYPES, cast_matmul_weights
+
+        self.precision = precision
+        if precision != "fp32":
+            cast_matmul_weights(self.bert, DTYPES[precision])
 
     @property
     def feature_dim(self) -> int:
@@ -100,7 +110,7 @@ class BertParagraphEncoder:
             )
         device = next(self.bert.parameters()).device
         flat = torch.tensor([[token for sentence in ids for token in sentence]], device=device)
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.precision, device):
             out = self.bert(input_ids=flat, attention_mask=torch.ones_like(flat), output_hidden_states=True)
         features = torch.cat([out.hidden_states[layer][0] for layer in self.layers], dim=-1).float().cpu()
         return CootTextFeatures(features, [len(s) for s in ids], sentences=list(sentences), truncated=truncated)

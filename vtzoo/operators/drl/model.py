@@ -22,6 +22,7 @@ from vtzoo.backbones.cross import (
 from vtzoo.modeling import PretrainedModel, StateDict
 from vtzoo.operators.drl import interaction as I
 from vtzoo.operators.drl.config import DRLConfig
+from vtzoo.precision import full_precision
 
 # the modules beside CLIP, as the original names them
 HEAD_MODULES = ("frame_position_embeddings", "transformerClip", "lstm_visual", "text_weight_fc", "video_weight_fc",
@@ -73,14 +74,24 @@ class DRLModel(PretrainedModel):
         if self.config.interaction == "xti":
             start_from_clip_text(text, self.cross.position_embeddings, self.cross.transformer)
 
+    # -- precision and runtimes (see docs/operators/drl.md) -----------------------------------
+    def apply_precision(self, precision: str) -> None:
+        """bf16 weights in the CLIP towers; the temporal module and the interaction stay float32."""
+        super().apply_precision(precision)
+        self.clip.apply_precision(precision)
+
+    def accelerate(self, runners) -> None:
+        self.clip.accelerate(runners)
+
     # -- features -------------------------------------------------------------------------------
     def encode_text(self, text_ids: torch.Tensor) -> torch.Tensor:
         """(N, L) token ids -> every token's projected feature (N, L, D), padding included."""
         return self.clip.encode_text(text_ids).tokens.float()
 
-    def encode_frames(self, video: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, H, W) pixels -> one CLIP image feature per frame (B, T, D); padded frames too."""
-        return self.clip.encode_frames(video).float()
+    def encode_frames(self, video: torch.Tensor, video_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, 3, H, W) pixels -> one CLIP image feature per frame (B, T, D); padded frames too
+        (with ``video_mask``, identical padded frames are encoded once: same output)."""
+        return self.clip.encode_frames(video, video_mask).float()
 
     def aggregate_frames(self, frames: torch.Tensor, video_mask: torch.Tensor) -> torch.Tensor:
         """The configured temporal module over (B, T, D) frame features (residual)."""
@@ -93,7 +104,9 @@ class DRLModel(PretrainedModel):
 
     def encode_video(self, video: torch.Tensor, video_mask: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) pixels + (B, T) mask -> aggregated frame features (B, T, D)."""
-        return self.aggregate_frames(self.encode_frames(video), video_mask)
+        frames = self.encode_frames(video, video_mask)
+        with full_precision(frames.device):
+            return self.aggregate_frames(frames, video_mask)
 
     # -- interaction -----------------------------------------------------------------------------
     def interact(
@@ -112,6 +125,10 @@ class DRLModel(PretrainedModel):
         """
         train = self.training if train is None else train
         _check_pair(text_feat, video_feat, text_mask, video_mask)
+        with full_precision(text_feat.device):
+            return self._interact(text_feat.float(), video_feat.float(), text_mask, video_mask, train)
+
+    def _interact(self, text_feat, video_feat, text_mask, video_mask, train: bool) -> I.InteractionOutput:
         kind = self.config.interaction
         if kind in ("ti", "wti"):
             out = self._token_wise(text_feat, video_feat, text_mask, video_mask, train)

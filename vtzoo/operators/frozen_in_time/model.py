@@ -18,6 +18,7 @@ from transformers import DistilBertConfig, DistilBertModel
 from vtzoo.errors import InputError
 from vtzoo.modeling import PretrainedModel
 from vtzoo.operators.frozen_in_time.config import FrozenInTimeConfig
+from vtzoo.precision import DTYPES, cast_matmul_weights, full_precision
 
 
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -205,22 +206,37 @@ class FrozenInTimeModel(PretrainedModel):
             self.vid_proj = nn.Identity()
 
     # -- video ------------------------------------------------------------------------------
+    # -- precision (see docs/operators/frozen_in_time.md) ----------------------------------
+    def apply_precision(self, precision: str) -> None:
+        """bf16 weights in both towers' Linear / Conv layers; norms, position tables and the
+        projections stay float32 (the projections run in float32)."""
+        super().apply_precision(precision)
+        if precision != "fp32":
+            cast_matmul_weights(self.video_model, DTYPES[precision])
+            cast_matmul_weights(self.text_model, DTYPES[precision])
+
     def video_features(self, video: torch.Tensor) -> torch.Tensor:
         """(B, F, 3, H, W) normalised clips -> (B, embed_dim) CLS features before projection."""
-        return self.video_model(video)
+        with self.mixed_precision():
+            return self.video_model(video).float()
 
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
         """(B, F, 3, H, W) -> (B, output_dim) un-normalised joint-space embeddings."""
-        return self.vid_proj(self.video_features(video))
+        features = self.video_features(video)
+        with full_precision(features.device):
+            return self.vid_proj(features)
 
     # -- text -------------------------------------------------------------------------------
     def text_features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """DistilBERT's first-token ([CLS]) hidden state, before projection."""
-        return self.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, 0]
+        with self.mixed_precision():
+            return self.text_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, 0].float()
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Token ids (T, L) -> (T, output_dim) un-normalised joint-space embeddings."""
-        return self.txt_proj(self.text_features(input_ids, attention_mask))
+        features = self.text_features(input_ids, attention_mask)
+        with full_precision(features.device):
+            return self.txt_proj(features)
 
     # -- both -------------------------------------------------------------------------------
     def forward(

@@ -22,6 +22,7 @@ from transformers.models.bert.modeling_bert import BertEncoder
 from vtzoo.errors import InputError
 from vtzoo.modeling import PretrainedModel
 from vtzoo.operators.mdmmt.config import MdmmtConfig
+from vtzoo.precision import DTYPES, cast_matmul_weights
 
 # Ids the original writes into the video transformer's input_ids (its embeddings ignore them).
 CLS_ID, AGG_ID, FEA_ID = 0, 2, 6
@@ -97,8 +98,8 @@ class VideoTransformer(nn.Module):
             type_vocab_size=config.type_vocab_size,
             layer_norm_eps=config.layer_norm_eps,
         )
-        # eager attention: the mask is added to the scores exactly as the original does
-        bert_config._attn_implementation = "eager"
+        # fused attention; the original's additive mask (-10000 on padding) goes in unchanged
+        bert_config._attn_implementation = "sdpa"
         self.embeddings = VideoEmbeddings(config)
         self.encoder = BertEncoder(bert_config)
 
@@ -168,7 +169,7 @@ class MdmmtModel(PretrainedModel):
             self.video_dim_reduce_out = nn.ModuleDict({n: ReduceDim(config.hidden_size, config.same_dim) for n in names})
         self.vid_bert = VideoTransformer(config)
         text_config = BertConfig(**config.text_bert)
-        text_config._attn_implementation = "eager"
+        text_config._attn_implementation = "sdpa"  # fused; a row always keeps its [CLS], so the same weights
         self.txt_bert = BertModel(text_config, add_pooling_layer=False)
         text_dim = text_config.hidden_size
         self.text_gu = nn.ModuleDict({n: GatedEmbeddingUnit(text_dim, config.same_dim) for n in names})
@@ -242,7 +243,9 @@ class MdmmtModel(PretrainedModel):
         """Per-expert unit-norm video embeddings (B, M, D) from collated expert features."""
         self._check_video_inputs(features, features_t, features_ind)
         tokens = self.video_tokens(features, features_t, features_ind, features_maxpool)
-        last = self.vid_bert(tokens.features, tokens.token_type_ids, tokens.position_ids, tokens.attention_mask)
+        with self.mixed_precision():
+            last = self.vid_bert(tokens.features, tokens.token_type_ids, tokens.position_ids, tokens.attention_mask)
+        last = last.float()
         outs = []
         last_name = self.config.experts[-1]["name"]
         for pos in tokens.agg_positions:
@@ -253,6 +256,14 @@ class MdmmtModel(PretrainedModel):
                 emb = self.video_dim_reduce_out[last_name](emb)
             outs.append(F.normalize(emb, dim=-1))
         return VideoOutput(torch.stack(outs, 1), tokens.available, last, tokens)
+
+    def apply_precision(self, precision: str) -> None:
+        """bf16 weights in the two transformers' Linear layers; the expert projections, gated
+        units, mixture weights and the similarity stay float32 (docs/operators/mdmmt.md)."""
+        super().apply_precision(precision)
+        if precision != "fp32":
+            cast_matmul_weights(self.vid_bert.encoder, DTYPES[precision])
+            cast_matmul_weights(self.txt_bert.encoder, DTYPES[precision])
 
     def _check_video_inputs(self, features, features_t, features_ind) -> None:
         for expert in self.config.experts:
@@ -278,12 +289,13 @@ class MdmmtModel(PretrainedModel):
             token_type_ids = torch.zeros_like(input_ids)
         if position_ids is None:
             position_ids = torch.arange(input_ids.shape[1], device=input_ids.device)[None].expand_as(input_ids)
-        last = self.txt_bert(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-        ).last_hidden_state
+        with self.mixed_precision():
+            last = self.txt_bert(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=token_type_ids,
+                position_ids=position_ids,
+            ).last_hidden_state.float()
         # token 0 ([CLS]) output, not the BERT pooler
         cls = last[:, 0]
         experts = torch.stack([self.text_gu[n](cls) for n in self.config.expert_names], 1)

@@ -9,6 +9,7 @@ the way the official TF implementation threads its ``states`` dict.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
@@ -21,6 +22,7 @@ from torch import nn
 from vtzoo.errors import InputError
 from vtzoo.modeling import PretrainedModel
 from vtzoo.operators.movinet.config import MovinetConfig
+from vtzoo.precision import as_channels_last_3d, prepare_3d_cnn
 
 Triple = tuple[int, int, int]
 
@@ -110,8 +112,9 @@ class _StreamPass:
             running = running + previous_sum
         self.updated[key] = running[:, :, -1:].clone()
         frames = x.shape[2]
-        counts = torch.arange(self.frames_seen + 1, self.frames_seen + frames + 1, device=x.device)
-        return running / counts.view(1, 1, frames, 1, 1)
+        # frames_seen is an int, or a 0-d tensor in the traced single-frame step (StreamStep)
+        counts = self.frames_seen + torch.arange(1, frames + 1, device=x.device)
+        return running / counts.to(running.dtype).view(1, 1, frames, 1, 1)
 
 
 # -- padding and pooling ----------------------------------------------------------------------
@@ -139,10 +142,39 @@ class TFSameAvgPool(nn.Module):
         top, bottom = tf_same_padding(x.shape[-2], 3, 2)
         left, right = tf_same_padding(x.shape[-1], 3, 2)
         pad = (left, right, top, bottom)
-        sums = F.avg_pool3d(F.pad(x, pad), (1, 3, 3), stride=(1, 2, 2), divisor_override=1)
-        ones = x.new_ones((1, 1, 1, x.shape[-2], x.shape[-1]))
-        counts = F.avg_pool3d(F.pad(ones, pad), (1, 3, 3), stride=(1, 2, 2), divisor_override=1)
-        return sums / counts
+        # mean over all 9 cells (zeros included) / share of real cells; no divisor_override,
+        # which graph converters (OpenVINO) do not take
+        b, c, t = x.shape[:3]
+        # a 2D pool over (B, C*T) maps: the kernel is 1 in time (OpenVINO's CPU plugin cannot
+        # compile this 3D average pool)
+        means = F.avg_pool2d(F.pad(x, pad).flatten(1, 2), 3, stride=2)
+        means = means.view(b, c, t, *means.shape[-2:])
+        return means / _real_cell_shares(x.shape[-2], x.shape[-1], x.dtype, x.device)
+
+
+@functools.lru_cache(maxsize=64)
+def _real_cell_shares(height: int, width: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Share of real (unpadded) cells in each 3x3 stride-2 "same" window: a constant per size."""
+    top, bottom = tf_same_padding(height, 3, 2)
+    left, right = tf_same_padding(width, 3, 2)
+    ones = torch.ones((1, 1, height, width), device=device)
+    with torch.inference_mode(False), torch.no_grad():
+        return F.avg_pool2d(F.pad(ones, (left, right, top, bottom)), 3, stride=2).to(dtype)[:, :, None]
+
+
+class AvgPool3d(nn.AvgPool3d):
+    """``nn.AvgPool3d`` with a 1-frame kernel, computed as a 2D pool over (B, C*T) maps: CPU
+    PyTorch has no bf16 avg_pool3d kernel and OpenVINO's CPU plugin cannot compile this one."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kernel, stride, padding = (tuple(v) if isinstance(v, (tuple, list)) else (v,) * 3
+                                   for v in (self.kernel_size, self.stride, self.padding))
+        if kernel[0] != 1 or stride[0] != 1 or padding[0] != 0:
+            return super().forward(x)
+        b, c, t = x.shape[:3]
+        out = F.avg_pool2d(x.flatten(1, 2), kernel[1:], stride[1:], padding[1:], self.ceil_mode,
+                           self.count_include_pad, self.divisor_override)
+        return out.view(b, c, t, *out.shape[-2:])
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -330,7 +362,7 @@ class MovinetBlock(nn.Module):
         if stride != (1, 1, 1) or in_channels != out_channels:
             layers: list[nn.Module] = []
             if stride != (1, 1, 1):
-                pool = TFSameAvgPool() if config.tf_like else nn.AvgPool3d((1, 3, 3), stride, padding_avg)
+                pool = TFSameAvgPool() if config.tf_like else AvgPool3d((1, 3, 3), stride, padding_avg)
                 layers.append(pool)
             layers.append(ConvBlock3D(in_channels, out_channels, kernel_size=(1, 1, 1), **common))
             self.res = nn.Sequential(*layers)
@@ -403,7 +435,7 @@ class MovinetModel(PretrainedModel):
 
     def feature_map(self, video: torch.Tensor, stream: _StreamPass | None = None) -> torch.Tensor:
         """conv7 output (B, C, T, h, w) of a (B, 3, T, H, W) clip in [0, 1]."""
-        x = self.conv1(video, stream)
+        x = self.conv1(as_channels_last_3d(video, self), stream)
         for block in self.blocks.values():
             x = block(x, stream)
         return self.conv7(x, stream)
@@ -416,7 +448,13 @@ class MovinetModel(PretrainedModel):
         return stream.cumulative_mean("cgap", per_frame)[:, :, -1, 0, 0]
 
     def logits_from_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.classifier(pooled[:, :, None, None, None]).flatten(1)
+        return self.classifier(pooled[:, :, None, None, None]).flatten(1).float()
+
+    def apply_precision(self, precision: str) -> None:
+        """bf16: the whole network in bf16 and ``channels_last_3d``; the stream state follows
+        (docs/operators/movinet.md)."""
+        super().apply_precision(precision)
+        prepare_3d_cnn(self, precision)
 
     # -- whole clips -----------------------------------------------------------------------
     def forward_pooled(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -424,7 +462,7 @@ class MovinetModel(PretrainedModel):
         self.check_clip(video)
         stream = _StreamPass({}, 0) if self.config.causal else None
         pooled = self.pool(self.feature_map(video, stream), stream)
-        return self.logits_from_pooled(pooled), pooled
+        return self.logits_from_pooled(pooled), pooled.float()
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         return self.forward_pooled(video)[0]
@@ -441,15 +479,29 @@ class MovinetModel(PretrainedModel):
     def step(self, chunk: torch.Tensor, state: StreamState) -> tuple[torch.Tensor, torch.Tensor, StreamState]:
         """Feed (B, 3, T, H, W) frames (any T >= 1) after ``state``; returns the logits and pooled
         features at the chunk's last frame given every frame since the state was made, and the
-        next state. ``state`` itself is left unchanged, so a stream can be forked or replayed."""
+        next state. ``state`` itself is left unchanged, so a stream can be forked or replayed.
+
+        Single frames go through the accelerated step when a runtime took it (see
+        :meth:`accelerate`): one call for the whole network instead of one per layer.
+        """
         self.check_chunk(chunk, state)
+        stepper = self.__dict__.get("_frame_step")
+        if stepper is not None and chunk.shape[2] == 1:
+            return stepper(chunk, state)
         stream = _StreamPass(state.tensors, state.frames_seen)
         pooled = self.pool(self.feature_map(chunk, stream), stream)
         new_state = StreamState(
             state.signature, state.batch_size, state.height, state.width,
             state.frames_seen + chunk.shape[2], stream.updated,
         )
-        return self.logits_from_pooled(pooled), pooled, new_state
+        return self.logits_from_pooled(pooled), pooled.float(), new_state
+
+    def accelerate(self, runners) -> None:
+        """Stream models: the single-frame step as one module for ``runners`` (torch.compile /
+        OpenVINO), with the stream state as explicit inputs and outputs. Set up lazily for the
+        frame size of the first stream (the state's shapes depend on it)."""
+        if self.config.causal and not self.config.use_positional_encoding:  # A3-A5 stream: eager only
+            self.__dict__["_frame_step"] = FrameStepper(self, runners)
 
     # -- input checks ----------------------------------------------------------------------
     def check_clip(self, video: torch.Tensor, min_frames: int | None = None) -> None:
@@ -485,6 +537,53 @@ class MovinetModel(PretrainedModel):
                 f"chunk frames are {chunk.shape[-2]}x{chunk.shape[-1]}, the stream was made for "
                 f"{state.height}x{state.width}"
             )
+
+
+class StreamStep(nn.Module):
+    """One frame of a stream model with its state as tensors: ``(frame, frames_seen, *history)``
+    -> ``(logits, pooled, *new_history)``, ``history`` in the order of ``keys``. Every tensor has
+    a fixed shape, so a runtime can compile or convert the whole per-frame network at once."""
+
+    def __init__(self, model: "MovinetModel", keys: list[str]):
+        super().__init__()
+        self.model, self.keys = model, list(keys)
+
+    def forward(self, frame: torch.Tensor, frames_seen: torch.Tensor, *history: torch.Tensor):
+        stream = _StreamPass(dict(zip(self.keys, history)), frames_seen)
+        pooled = self.model.pool(self.model.feature_map(frame, stream), stream)
+        logits = self.model.classifier(pooled[:, :, None, None, None]).flatten(1)
+        return (logits, pooled, *[stream.updated[key] for key in self.keys])
+
+
+class FrameStepper:
+    """Runs :class:`StreamStep` through a runtime, one runner per (batch, height, width)."""
+
+    def __init__(self, model: "MovinetModel", runners):
+        self.model, self.runners, self._by_shape = model, runners, {}
+
+    def _runner(self, frame: torch.Tensor):
+        shape = tuple(frame.shape)
+        if shape not in self._by_shape:
+            # one eager frame from a fresh state gives the state's keys and shapes
+            stream = _StreamPass({}, 0)
+            with torch.inference_mode():
+                self.model.pool(self.model.feature_map(torch.zeros_like(frame), stream), stream)
+            zeros = {key: torch.zeros_like(value) for key, value in stream.updated.items()}
+            keys = sorted(zeros)
+            module = StreamStep(self.model, keys)
+            example = (torch.zeros_like(frame), torch.tensor(0.0), *[zeros[k].float() for k in keys])
+            name = f"movinet-{self.model.config.model_id}-step-{'x'.join(map(str, shape))}"
+            self._by_shape[shape] = (keys, zeros, self.runners(name, module, example, {}))
+        return self._by_shape[shape]
+
+    def __call__(self, frame: torch.Tensor, state: StreamState) -> tuple[torch.Tensor, torch.Tensor, StreamState]:
+        keys, zeros, runner = self._runner(frame)
+        history = [state.tensors.get(key, zeros[key]) for key in keys]
+        seen = torch.tensor(float(state.frames_seen))
+        logits, pooled, *updated = runner(frame, seen, *history)
+        new_state = StreamState(state.signature, state.batch_size, state.height, state.width,
+                                state.frames_seen + 1, dict(zip(keys, updated)))
+        return logits.float(), pooled.float(), new_state
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -31,6 +31,7 @@ from vtzoo.backbones.s3d import S3D, S3DConfig
 from vtzoo.errors import InputError
 from vtzoo.modeling import PretrainedModel
 from vtzoo.operators.videoclip.config import VideoCLIPConfig
+from vtzoo.precision import DTYPES, cast_matmul_weights
 
 
 class VideoCLIPInputError(InputError):
@@ -51,6 +52,11 @@ class TowerOutput:
     encoder_inputs: dict[str, torch.Tensor] = field(default_factory=dict)
     hidden_states: tuple[torch.Tensor, ...] | None = None  # embeddings output, then every layer
     video_tokens: torch.Tensor | None = None  # (B, T, H): the MLP output (video tower only)
+
+    def as_float(self) -> "TowerOutput":
+        """The pooled and sequence outputs in float32 (a bf16 tower computes them in bf16)."""
+        self.pooled, self.sequence = self.pooled.float(), self.sequence.float()
+        return self
 
 
 def bert_config(config: VideoCLIPConfig, num_hidden_layers: int) -> BertConfig:
@@ -155,6 +161,21 @@ class VideoCLIPModel(PretrainedModel):
         if self.s3d is not None and "s3d." in getattr(loaded, "initialised", ()):
             self.s3d_trained = False
 
+    # -- precision (see docs/operators/videoclip.md) ---------------------------------------
+    def apply_precision(self, precision: str) -> None:
+        """bf16 weights in the BERT towers' Linear layers (norms and embeddings float32, pooled
+        outputs float32); S3D takes its own policy (bf16 + channels_last_3d)."""
+        super().apply_precision(precision)
+        if precision != "fp32":
+            cast_matmul_weights(self.video_encoder, DTYPES[precision])
+            cast_matmul_weights(self.text_encoder, DTYPES[precision])
+        if self.s3d is not None:
+            self.s3d.apply_precision(precision)
+
+    def accelerate(self, runners) -> None:
+        if self.s3d is not None:
+            self.s3d.accelerate(runners)
+
     # -- inputs -----------------------------------------------------------------------------
     def special_ids(self, batch: int, device: torch.device) -> torch.Tensor:
         """The ``[CLS] [SEP]`` pair the video tower reads (columns 0-1 of every caption tensor)."""
@@ -217,8 +238,8 @@ class VideoCLIPModel(PretrainedModel):
         else:
             special_ids = caps[:, :2]
             special_mask = (cmasks if cmasks is not None else caps.ne(self.config.pad_token_id))[:, :2].bool()
-        param = self.video_encoder.videomlp.linear1.weight
-        return self.video_encoder(features.to(param.dtype), mask, special_ids, special_mask)
+        with self.mixed_precision():
+            return self.video_encoder(features.float(), mask, special_ids, special_mask).as_float()
 
     def forward_text(self, caps: torch.Tensor, cmasks: torch.Tensor) -> TowerOutput:
         """Caption tensors ``[CLS] [SEP] words [SEP] [PAD]..`` (B, L) + masks -> text tower output."""
@@ -234,19 +255,21 @@ class VideoCLIPModel(PretrainedModel):
             "token_type_ids": torch.zeros_like(caps[:, keep]),
             "position_ids": torch.arange(len(keep), device=caps.device).unsqueeze(0),
         }
-        out = self.text_encoder(
-            input_ids=inputs["input_ids"],
-            attention_mask=inputs["attention_mask"].long(),
-            token_type_ids=inputs["token_type_ids"],
-            position_ids=inputs["position_ids"],
-            output_hidden_states=True,
-        )
+        with self.mixed_precision():
+            out = self.text_encoder(
+                input_ids=inputs["input_ids"],
+                attention_mask=inputs["attention_mask"].long(),
+                token_type_ids=inputs["token_type_ids"],
+                position_ids=inputs["position_ids"],
+                output_hidden_states=True,
+            )
         # mean over the words and the final [SEP]; [CLS] excluded
         weights = torch.cat([cmasks.new_zeros((caps.shape[0], 1)), cmasks[:, 2:]], dim=1)
-        weights = weights.to(out.last_hidden_state.dtype)
+        weights = weights.to(torch.float32)
         weights = weights / weights.sum(dim=1, keepdim=True)
-        pooled = torch.bmm(out.last_hidden_state.transpose(1, 2), weights.unsqueeze(2)).squeeze(-1)
-        return TowerOutput(pooled, out.last_hidden_state, weights, inputs, out.hidden_states)
+        last = out.last_hidden_state.float()
+        pooled = torch.bmm(last.transpose(1, 2), weights.unsqueeze(2)).squeeze(-1)
+        return TowerOutput(pooled, last, weights, inputs, out.hidden_states)
 
     def forward(
         self, caps: torch.Tensor, cmasks: torch.Tensor, features: torch.Tensor, mask: torch.Tensor | None = None

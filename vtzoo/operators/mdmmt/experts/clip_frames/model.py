@@ -28,6 +28,14 @@ class ClipFramesModel(PretrainedModel):
         super().__init__(config)
         self.towers = CLIPTowers(config.clip)
 
+    def apply_precision(self, precision: str) -> None:
+        """The CLIP towers' policy: bf16 Linear / Conv weights, float32 outputs."""
+        super().apply_precision(precision)
+        self.towers.apply_precision(precision)
+
+    def accelerate(self, runners) -> None:
+        self.towers.accelerate(runners)
+
     def usable_size(self, crop: int) -> int:
         """The pixels of a ``crop`` the ViT reads: whole patches only (228 -> 224 for ViT-B/32)."""
         patch = self.config.clip.vision_patch_size

@@ -11,7 +11,12 @@ from typing import Any
 import torch
 
 from vtzoo.operators.mdmmt.experts.ircsn152.convert import CONVERTERS
-from vtzoo.operators.mdmmt.experts.ircsn152.model import MEAN, STD, IrCsnConfig, IrCsnModel
+from vtzoo.operators.mdmmt.experts.ircsn152.model import (
+    MEAN,
+    STD,
+    IrCsnConfig,
+    IrCsnModel,
+)
 from vtzoo.registry.golden import GoldenCase, GoldenError, GoldenRun
 from vtzoo.registry.weights import load_state_dict_strict
 

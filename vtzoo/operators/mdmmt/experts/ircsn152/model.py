@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from vtzoo.modeling import PretrainedModel
+from vtzoo.precision import as_channels_last_3d, prepare_3d_cnn
 
 # Kinetics normalisation used by VMZ (and MDMMT's dumper) on [0, 1] RGB, layout (B, C, T, H, W)
 MEAN = (0.43216, 0.394666, 0.37645)
@@ -92,7 +93,7 @@ class IrCsnModel(PretrainedModel):
 
     def stages(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
         """Output of every stage for a (B, 3, T, H, W) normalised clip."""
-        out = {"stem": self.stem(video)}
+        out = {"stem": self.stem(as_channels_last_3d(video, self))}
         x = out["stem"]
         for name in ("layer1", "layer2", "layer3", "layer4"):
             x = getattr(self, name)(x)
@@ -101,8 +102,13 @@ class IrCsnModel(PretrainedModel):
 
     def features(self, video: torch.Tensor) -> torch.Tensor:
         """(B, 3, T, H, W) -> (B, 2048) average-pooled feature (before the fc)."""
-        return torch.flatten(self.avgpool(self.stages(video)["layer4"]), 1)
+        return torch.flatten(self.avgpool(self.stages(video)["layer4"]), 1).float()
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         feats = self.features(video)
-        return feats if self.fc is None else self.fc(feats)
+        return feats if self.fc is None else self.fc(feats.to(self.fc.weight.dtype)).float()
+
+    def apply_precision(self, precision: str) -> None:
+        """bf16: the whole network in bf16 and ``channels_last_3d`` (docs/operators/mdmmt.md)."""
+        super().apply_precision(precision)
+        prepare_3d_cnn(self, precision)
