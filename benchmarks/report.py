@@ -22,8 +22,13 @@ MIN_COSINE = 0.999  # a fast row counts for a target only if it matches fp32 at 
 
 
 def load(results: Path) -> dict[str, list[dict]]:
-    return {file.stem: [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
-            for file in sorted(results.glob("*.jsonl"))}
+    """bench.py runs by workload (other benchmarks' JSON files in the folder are left out)."""
+    runs = {}
+    for file in sorted(results.glob("*.jsonl")):
+        rows = [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+        if rows and all("implementation" in row and "clips_per_s" in row for row in rows):
+            runs[file.stem] = rows
+    return runs
 
 
 def baseline(rows: list[dict], implementation: str = "original", precision: str = "fp32") -> dict | None:
