@@ -114,3 +114,23 @@ def index_uri(request, tmp_path) -> str:
 def fresh_name(request):
     """A collection name unique in the session (the server database is shared by all tests)."""
     return lambda base: f"{base}_{next(_names)}_{int(time.time() * 1000) % 100000}"
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray cluster for the session: a head and a second node process with 1 CPU each
+    (the 2 CPUs of ``ray.init(num_cpus=2)``, over two nodes so a test can see the work spread)."""
+    ray = pytest.importorskip("ray", reason="the Ray runner tests need ray[data] (vtzoo[ray])")
+    from ray.cluster_utils import Cluster
+
+    ray.shutdown()
+    small = {"num_cpus": 1, "object_store_memory": 80 * 1024 * 1024}
+    cluster = Cluster(initialize_head=True, head_node_args={**small, "include_dashboard": False})
+    cluster.add_node(**small)
+    try:
+        ray.init(address=cluster.address, log_to_driver=False)
+        cluster.wait_for_nodes()
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
