@@ -85,8 +85,9 @@ def test_another_seed_is_another_operator_fingerprint(videos, tmp_path):
 def test_kill_9_of_vtzoo_index_then_a_plain_rerun_recomputes_only_the_rest(tmp_path):
     folder = tmp_path / "many"
     folder.mkdir()
-    for i in range(16):
-        shutil.copyfile(SAMPLES[i % 4], folder / f"{i:02d}_{SAMPLES[i % 4].name}")
+    small = [p for p in SAMPLES if p.name.startswith("carphone")]  # quick to decode
+    for i in range(8):
+        shutil.copyfile(small[i % 2], folder / f"{i:02d}_{small[i % 2].name}")
     db = tmp_path / "store"
     import vtzoo
 
@@ -102,11 +103,11 @@ def test_kill_9_of_vtzoo_index_then_a_plain_rerun_recomputes_only_the_rest(tmp_p
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_before = len(_done_keys(store))
-    assert 3 <= done_before < 16, "the job must be killed mid-run"
-    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert 3 <= done_before < 8, "the job must be killed mid-run"
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
-    assert f"indexed 16 item(s) from 16 video(s) into {db} ({done_before} already done)" in rerun.stdout
-    assert len(_done_keys(store)) == 16 and VectorIndex(str(db)).count("clip4clip__vit_b32_zeroshot") == 4
+    assert f"indexed 8 item(s) from 8 video(s) into {db} ({done_before} already done)" in rerun.stdout
+    assert len(_done_keys(store)) == 8 and VectorIndex(str(db)).count("clip4clip__vit_b32_zeroshot") == 2
 
 
 def _slow_embedding(path: str) -> Embeddings:
