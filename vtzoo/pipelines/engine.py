@@ -284,16 +284,16 @@ class Engine:
         stream: Iterator[_Row] = sources()
         for position, step in enumerate(self.spec.steps):
             stream = self._stage(position, step, stream, tracker, keys, labels)
+        aborted = False
         try:
             for row in stream:
                 tracker.done(row.index, row=row.values)
         except RunAborted as exc:
-            raise RunAborted(f"{exc}; {len(by_index)} input(s) finished{' and recorded' if job_store else ''}, "
-                             f"the others were not: run the same job again to compute them") from exc.__cause__
+            aborted = True
+            raise RunAborted(abort_message(str(exc), len(by_index), total, job_store is not None)) from exc.__cause__
         finally:
             bar.close()
-            for op in self._ops.values():
-                op.finish()
+            finish_ops(self._ops.values(), aborting=aborted)
         result.rows = [row for index in sorted(by_index) for row in by_index[index]]
         result.failures.sort(key=lambda f: f.index)
         return result
@@ -380,6 +380,26 @@ class Engine:
             if not batch:
                 return
             yield from zip(batch, apply_batch(op, step, [tuple(r.values[c] for c in step.inputs) for r in batch]))
+
+
+def finish_ops(ops: Iterable[PipelineOp], aborting: bool) -> None:
+    """Let every op seal its work (an index flushes). When the run is aborting, a failure here is
+    the abort's echo (the database that stopped answering cannot flush either): the abort is what
+    the user must see, so it is not replaced by this one."""
+    for op in ops:
+        try:
+            op.finish()
+        except Exception:
+            if not aborting:
+                raise
+
+
+def abort_message(reason: str, finished: int, total: int | None, recorded: bool) -> str:
+    """What an aborted run tells the user: why, how much was kept, and that a rerun does the rest."""
+    kept = f"{finished} of {total}" if total is not None else f"{finished}"
+    rest = f"the other {total - finished} were not" if total is not None else "the others were not"
+    return (f"{reason}; {kept} input(s) finished{' and recorded' if recorded else ''}, {rest}: "
+            "run the same job again to compute them")
 
 
 def record_outcome(job_store: JobStore, key: str, rows: list[dict[str, Any]], failures: list[Failure]) -> None:

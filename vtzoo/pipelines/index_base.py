@@ -153,9 +153,6 @@ class VectorIndex:
     def flush(self, name: str) -> None:
         """Seal what was written (a backend may then serve it from its ANN index)."""
 
-    def sync(self, name: str) -> None:
-        """Make every acknowledged write durable (a job records items as done only after this)."""
-
     def close(self) -> None:
         pass
 
