@@ -127,6 +127,9 @@ class Operator:
     default_batch_size: ClassVar[int] = 8
     # "clip" | "bert" | "distilbert" | "auto": what kind of tokenizer the text tower reads
     tokenizer_kind: ClassVar[str | None] = None
+    # True for families built from their paper alone (no original code exists to compare with):
+    # they prove themselves by hand-computed loss tests and training, not by golden parity cases
+    from_paper: ClassVar[bool] = False
     # extra methods a pipeline step may name, e.g. ("features",) for "s3d.features"
     pipeline_methods: ClassVar[tuple[str, ...]] = ()
 
