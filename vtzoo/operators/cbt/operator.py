@@ -52,6 +52,7 @@ class CbtOperator(Operator):
     options_class = CbtOptions
     default_batch_size = 16
     tokenizer_kind = "bert"
+    from_paper = True
 
     def setup(self) -> None:
         from vtzoo.backbones.s3d.clips import S3DClips

@@ -65,6 +65,7 @@ class VideoBertOperator(Operator):
     options_class = VideoBertOptions
     default_batch_size = 16
     tokenizer_kind = "bert"
+    from_paper = True
     pipeline_methods: ClassVar[tuple[str, ...]] = ("visual_words",)
 
     def setup(self) -> None:
