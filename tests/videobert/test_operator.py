@@ -79,3 +79,19 @@ def test_similarity_is_a_probability_per_pair_and_next_words_are_visual_words():
     assert scores.shape == (2, 3) and bool(((scores > 0) & (scores < 1)).all())
     nxt = op.predict_next_words(op.example_video_input(2), count=3)
     assert [len(w) for w in nxt] == [3, 3] and all(0 <= x < op.config.visual_vocab_size for w in nxt for x in w)
+
+
+def test_vocab_command_fits_on_a_folder_and_the_operator_installs_it(tmp_path):
+    from vtzoo.cli import main
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for i in range(3):
+        _one_frame_video(folder / f"v{i}.mp4")
+    (folder / "broken.mp4").write_text("not a video")
+    out = tmp_path / "vocab.safetensors"
+    code = main(["videobert-vocab", str(tmp_path), "--out", str(out), "--branching", "3", "--levels", "2",
+                 "--clip-size", "32", "-q"])
+    assert code == 3 and out.is_file()  # partial: the broken file is reported, the rest fitted
+    op = _op(vocabulary=out)
+    assert op.config.vocabulary_extractor == op.clips.extractor_id

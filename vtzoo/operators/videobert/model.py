@@ -60,7 +60,9 @@ class VideoBertModel(PretrainedModel):
         """Install a fitted visual vocabulary (it must have this model's branching, levels, dim)."""
         c = self.config
         if (vocabulary.branching, vocabulary.levels, vocabulary.dim) != (c.branching, c.levels, c.feature_dim):
-            raise ValueError(
+            from vtzoo.errors import InputError
+
+            raise InputError(
                 f"visual vocabulary of {vocabulary.branching}^{vocabulary.levels} words of {vocabulary.dim}-d features "
                 f"does not fit this model ({c.branching}^{c.levels} words of {c.feature_dim}-d features)"
             )

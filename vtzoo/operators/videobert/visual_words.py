@@ -144,3 +144,20 @@ def fit_vocabulary(features: torch.Tensor, branching: int = 12, levels: int = 4,
         centroids.append(torch.cat(level))
         members = children
     return VisualVocabulary(centroids=centroids, branching=branching, extractor=extractor)
+
+
+def fit_on_videos(clips, videos: list, branching: int = 12, levels: int = 4, seed: int = 0,
+                  progress: bool = True) -> tuple[VisualVocabulary, dict[str, str]]:
+    """Fit a vocabulary on the clip features of ``videos`` (``clips``: an
+    :class:`~vtzoo.backbones.s3d.clips.S3DClips`); returns it and the videos that failed (path -> reason)."""
+    from tqdm import tqdm
+
+    features, failures = [], {}
+    for video in tqdm(videos, desc="clip features", unit="video", disable=not progress):
+        try:
+            features.append(clips(video, str(video))[0])
+        except VtzooError as exc:
+            failures[str(video)] = str(exc)
+    if not features:
+        raise InputError("no video gave clip features to fit a visual vocabulary on")
+    return fit_vocabulary(torch.cat(features), branching, levels, seed=seed, extractor=clips.extractor_id), failures
