@@ -18,9 +18,8 @@ from typing import Sequence
 # 0.85 -> 0.92 on 2 cores). Only effective before torch is imported, hence here, at the top.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from vtzoo.cli.common import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL  # noqa: E402,F401  (re-exported)
-
-EXIT_USAGE = 2  # a bad argument, file or setting: nothing was computed
+# EXIT_USAGE: a bad argument, file or setting, found before anything was computed
+from vtzoo.cli.common import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE  # noqa: E402,F401  (re-exported)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,13 @@ import json
 import sys
 from typing import Any, Sequence
 
-EXIT_OK, EXIT_FAILED, EXIT_PARTIAL = 0, 1, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+def usage_error(command: str, error: Exception) -> int:
+    """Report a bad argument, file or setting found before any work started (exit status 2)."""
+    print(f"vtzoo {command}: error: {error}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def parse_config(pairs: Sequence[str]) -> dict[str, Any]:
