@@ -11,12 +11,16 @@ below are chosen (docs/operators/cbt.md says which is which).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
 class CbtConfig:
     # visual transformer over S3D clip features (chosen sizes)
     feature_dim: int = 1024  # S3D mixed_5c, average-pooled
+    # how raw video becomes clip features (vtzoo.backbones.clip_features): empty = S3D clips as
+    # VideoBERT's; a trained model names the extraction it was trained on (e.g. thumbnails)
+    clip_features: dict[str, Any] = field(default_factory=dict)
     hidden_size: int = 768
     visual_layers: int = 2
     visual_heads: int = 12

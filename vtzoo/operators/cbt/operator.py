@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import torch
 
+from vtzoo.backbones.clip_features import ClipFeatureInput
 from vtzoo.errors import InputError
 from vtzoo.operators.base import (
     TEXT_EMBEDDING,
@@ -32,9 +33,6 @@ from vtzoo.operators.base import (
 from vtzoo.operators.cbt.model import CbtModel
 from vtzoo.registry.operators import register_operator
 
-S3D_SEED_OFFSET = 1
-
-
 @dataclass
 class CbtOptions(OperatorOptions):
     """``s3d_weights``: S3D weights for raw video (None: seeded random S3D); ``clip_size``: S3D input size."""
@@ -44,7 +42,7 @@ class CbtOptions(OperatorOptions):
 
 
 @register_operator("cbt")
-class CbtOperator(Operator):
+class CbtOperator(ClipFeatureInput, Operator):
     summary = "contrastive bidirectional transformers over S3D features, MI scoring (Sun et al. 2019)"
     tasks = frozenset({VIDEO_EMBEDDING, TEXT_EMBEDDING, VIDEO_TEXT_SIMILARITY, VIDEO_CLASSIFICATION})
     default_variant = "paper-base"
@@ -53,15 +51,6 @@ class CbtOperator(Operator):
     default_batch_size = 16
     tokenizer_kind = "bert"
     from_paper = True
-
-    def setup(self) -> None:
-        from vtzoo.backbones.s3d.clips import S3DClips
-        from vtzoo.backbones.s3d.features import S3DWindowing
-
-        windowing = S3DWindowing(fps=20.0, window_frames=30, resize=self.options.clip_size, crop=self.options.clip_size,
-                                 output="mixed_5c", l2_normalize=False)
-        self.clips = S3DClips(windowing, self.options.s3d_weights, self.options.seed + S3D_SEED_OFFSET, self.device,
-                              self.batch_size)
 
     @classmethod
     def tiny_config(cls, card) -> dict[str, Any]:

@@ -10,6 +10,7 @@ its source).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -28,6 +29,9 @@ class VideoBertConfig:
     branching: int = 12  # visual words: hierarchical k-means, branching ** levels leaves [paper]
     levels: int = 4
     feature_dim: int = 1024  # S3D mixed_5c, average-pooled [paper]
+    # how raw video becomes clip features (vtzoo.backbones.clip_features): empty = the paper's S3D
+    # clips; a trained model names the extraction it was trained on (e.g. thumbnails)
+    clip_features: dict[str, Any] = field(default_factory=dict)
     # input lengths (chosen: the paper gives no limits)
     max_text_tokens: int = 64
     max_video_tokens: int = 64

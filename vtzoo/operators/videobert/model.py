@@ -70,9 +70,24 @@ class VideoBertModel(PretrainedModel):
             getattr(self, f"vocabulary_level_{level}").copy_(centroids)
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, attention_mask: torch.Tensor) -> VideoBertOutput:
-        out = self.bert(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask,
-                        output_hidden_states=True)
-        return VideoBertOutput(out.prediction_logits, out.seq_relationship_logits, out.hidden_states[-1])
+        hidden, pooled = self.encode(input_ids, token_type_ids, attention_mask)
+        return VideoBertOutput(self.token_logits(hidden), self.alignment_logits(pooled), hidden)
+
+    def encode(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor,
+               attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(last hidden states (B, L, hidden), BERT's pooled ``[CLS]`` (B, hidden)) without the heads:
+        the heads are applied only where they are read (the token head costs a vocabulary-wide
+        product per position)."""
+        out = self.bert.bert(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)
+        return out.last_hidden_state, out.pooler_output
+
+    def token_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The masked-token head on hidden states (..., hidden) -> (..., vocab_size)."""
+        return self.bert.cls.predictions(hidden)
+
+    def alignment_logits(self, pooled: torch.Tensor) -> torch.Tensor:
+        """The linguistic-visual alignment head on the pooled ``[CLS]`` -> (B, 2): [aligned, not aligned]."""
+        return self.bert.cls.seq_relationship(pooled)
 
     def visual_word_logits(self, token_logits: torch.Tensor) -> torch.Tensor:
         """The masked-token logits restricted to the visual vocabulary (video cloze's softmax)."""

@@ -19,10 +19,11 @@ Inputs: paths / bytes / decoded frames, a clip-feature tensor (N, feature_dim) o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Iterator, Sequence
 
 import torch
 
+from vtzoo.backbones.clip_features import ClipFeatureInput
 from vtzoo.errors import InputError
 from vtzoo.operators.base import (
     TEXT_EMBEDDING,
@@ -42,7 +43,6 @@ from vtzoo.operators.videobert.model import ALIGNED, VideoBertModel
 from vtzoo.registry.operators import register_operator
 
 TEMPLATE = "now let me show you how to [MASK] the [MASK]"
-S3D_SEED_OFFSET = 1  # the random S3D of weights="random" is seeded apart from the transformer
 
 
 @dataclass
@@ -57,7 +57,7 @@ class VideoBertOptions(OperatorOptions):
 
 
 @register_operator("videobert")
-class VideoBertOperator(Operator):
+class VideoBertOperator(ClipFeatureInput, Operator):
     summary = "BERT over text and k-means visual words of S3D clips (Sun et al. 2019)"
     tasks = frozenset({VIDEO_EMBEDDING, TEXT_EMBEDDING, VIDEO_TEXT_SIMILARITY, VIDEO_CLASSIFICATION})
     default_variant = "paper-large"
@@ -69,7 +69,6 @@ class VideoBertOperator(Operator):
     pipeline_methods: ClassVar[tuple[str, ...]] = ("visual_words",)
 
     def setup(self) -> None:
-        self._clips = None
         if self.options.vocabulary is not None:
             from vtzoo.operators.videobert.visual_words import VisualVocabulary
 
@@ -93,19 +92,6 @@ class VideoBertOperator(Operator):
                 "verbs": ("move", "jump", "spin"), "nouns": ("square", "circle", "ball")}
 
     # -- visual words -----------------------------------------------------------------------------
-    @property
-    def clips(self):
-        """S3D ``mixed_5c`` features of 1.5 s clips (30 frames at 20 fps), as the paper extracts them."""
-        if self._clips is None:
-            from vtzoo.backbones.s3d.clips import S3DClips
-            from vtzoo.backbones.s3d.features import S3DWindowing
-
-            windowing = S3DWindowing(fps=20.0, window_frames=30, resize=self.options.clip_size,
-                                     crop=self.options.clip_size, output="mixed_5c", l2_normalize=False)
-            self._clips = S3DClips(windowing, self.options.s3d_weights, self.options.seed + S3D_SEED_OFFSET,
-                                   self.device, self.batch_size)
-        return self._clips
-
     def clip_features(self, video: Any) -> tuple[torch.Tensor, dict[str, Any]]:
         """(N, feature_dim) features of one video (decoded here, or given), with provenance."""
         fitted_on = self.config.vocabulary_extractor
@@ -150,19 +136,26 @@ class VideoBertOperator(Operator):
                                  max_length=self.config.max_text_tokens)["input_ids"]
         return [list(ids) for ids in encoded]
 
-    def _run(self, sequences: list[Sequence_]):
-        """Hidden states, token logits and alignment logits of ``sequences``, batch by batch."""
-        outputs = []
+    def _run(self, sequences: list[Sequence_]) -> Iterator[tuple[slice, torch.Tensor, torch.Tensor]]:
+        """``(rows, hidden states, pooled [CLS])`` of ``sequences``, batch by batch, under
+        :meth:`compute` (the caller applies the heads it reads inside the loop)."""
         with self.compute():
             for part in self.batches(len(sequences)):
                 batch = {k: v.to(self.device) for k, v in collate(sequences[part], self.special.pad).items()}
-                out = self.model(**batch)
-                outputs.append((out.hidden.float(), out.token_logits.float(), out.alignment_logits.float()))
-        return outputs
+                yield part, *self.model.encode(**batch)
+
+    def _logits_at(self, sequences: list[Sequence_], positions: list[list[int]]) -> list[torch.Tensor]:
+        """For each sequence, the token head's logits (P, vocab_size) at its ``positions``."""
+        out = []
+        for part, hidden, _ in self._run(sequences):
+            for row, index in enumerate(range(part.start, part.stop)):
+                out.append(self.model.token_logits(hidden[row, positions[index]]).float().cpu())
+        return out
 
     def _pooled(self, sequences: list[Sequence_], which: str) -> Embeddings:
         pooled, tokens = [], []
-        for (hidden, _, _), part in zip(self._run(sequences), self.batches(len(sequences))):
+        for part, hidden, _ in self._run(sequences):
+            hidden = hidden.float()
             for row, seq in enumerate(sequences[part]):
                 positions = seq.video_positions if which == "video" else seq.text_positions
                 states = hidden[row, positions] if positions else hidden[row, :1]
@@ -195,8 +188,8 @@ class VideoBertOperator(Operator):
             raise InputError("videobert scores pairs from their tokens: pass Embeddings from embed_text / embed_video")
         pairs = [(t, w) for t in text.extras["text_ids"] for w in video.extras["visual_words"]]
         sequences = [layout(t, w or [0], self.config, self.special) for t, w in pairs]
-        logits = torch.cat([align for _, _, align in self._run(sequences)])
-        return logits.softmax(-1)[:, ALIGNED].view(len(text), len(video)).cpu()
+        logits = torch.cat([self.model.alignment_logits(pooled).float().cpu() for _, _, pooled in self._run(sequences)])
+        return logits.softmax(-1)[:, ALIGNED].view(len(text), len(video))
 
     def zero_shot(self, videos: Any, verbs: Sequence[str], nouns: Sequence[str], top_k: int = 5) -> list[dict[str, list]]:
         """Verb and noun predictions at the template's two masks, against the given lists."""
@@ -206,11 +199,10 @@ class VideoBertOperator(Operator):
         words, _ = self._words_of(videos)
         sequences = [layout(template, w or [0], self.config, self.special) for w in words]
         results = []
-        for (_, logits, _), part in zip(self._run(sequences), self.batches(len(sequences))):
-            for row in range(logits.shape[0]):
-                verb_logits = logits[row, 1 + masks[0], verb_ids].log_softmax(-1)
-                noun_logits = logits[row, 1 + masks[1], noun_ids].log_softmax(-1)
-                results.append({"verb": _top(verbs, verb_logits, top_k), "noun": _top(nouns, noun_logits, top_k)})
+        for logits in self._logits_at(sequences, [[1 + masks[0], 1 + masks[1]]] * len(sequences)):
+            verb_logits = logits[0, verb_ids].log_softmax(-1)
+            noun_logits = logits[1, noun_ids].log_softmax(-1)
+            results.append({"verb": _top(verbs, verb_logits, top_k), "noun": _top(nouns, noun_logits, top_k)})
         return results
 
     def classify(self, videos: Any, top_k: int = 5, verbs: Sequence[str] | None = None,
@@ -233,11 +225,9 @@ class VideoBertOperator(Operator):
             sequences = [layout(None, (w or [0]) + [0], self.config, self.special) for w in words]
             for seq in sequences:  # the appended position is the one to predict
                 seq.ids[seq.video_positions[-1]] = self.special.mask
-            logits = [lg for _, lg, _ in self._run(sequences)]
-            flat = torch.cat(logits)
-            for row, seq in enumerate(sequences):
-                scores = self.model.visual_word_logits(flat[row, seq.video_positions[-1]])
-                words[row] = words[row] + [int(scores.argmax())]
+            logits = self._logits_at(sequences, [[seq.video_positions[-1]] for seq in sequences])
+            for row, scores in enumerate(logits):
+                words[row] = words[row] + [int(self.model.visual_word_logits(scores[0]).argmax())]
         return [w[-count:] for w in words]
 
     def fill_in(self, videos: Any, template: str) -> list[str]:
@@ -249,11 +239,10 @@ class VideoBertOperator(Operator):
         words, _ = self._words_of(videos)
         sequences = [layout(ids, w or [0], self.config, self.special) for w in words]
         texts = []
-        logits = torch.cat([lg for _, lg, _ in self._run(sequences)])
-        for row in range(len(sequences)):
+        for logits in self._logits_at(sequences, [[1 + m for m in masks]] * len(sequences)):
             filled = list(ids)
-            for m in masks:
-                filled[m] = int(self.model.text_word_logits(logits[row, 1 + m]).argmax())
+            for m, scores in zip(masks, logits):
+                filled[m] = int(self.model.text_word_logits(scores).argmax())
             texts.append(self.tokenizer.decode(filled))
         return texts
 
