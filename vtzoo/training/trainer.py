@@ -83,6 +83,7 @@ class Trainer:
         self._batch_sizes(args)
         self.family = get_family(self.recipe.operator)
         self.base_settings = self.family.settings(self.recipe.family, f"recipe {self.recipe.path}")
+        self.family = self.family.for_settings(self.base_settings)
         self.dataset = load_dataset(args.dataset, self.recipe.data.format)
         for problem in self.dataset.problems[:20]:
             log(problem)
@@ -142,8 +143,10 @@ class Trainer:
         recipe = self.recipe
         config = self.family.model_config(dict(recipe.config), self.labels)
         torch.manual_seed(self.seed)  # seeded random initialisation
+        options = resolve_resources(recipe.options)
+        options.setdefault("precision", recipe.train.precision)  # the operator's autocast is the run's
         self.op = vtzoo.create(recipe.operator, recipe.variant, weights=recipe.weights, device=self.args.device,
-                               **config, **resolve_resources(recipe.options))
+                               **config, **options)
         from vtzoo.precision import autocast, resolve_precision
 
         self.precision = getattr(self.op, "precision", None) or resolve_precision(recipe.train.precision, self.op.device)
@@ -328,7 +331,8 @@ class Trainer:
             torch.set_rng_state(rng_state)  # the same dropout masks as the cached pass
             with self.autocast():
                 encoded = self.family.encode(self.op, batch, settings)
-            pairs = [(encoded[k], leaf[k].grad) for k in encoded if leaf[k].grad is not None]
+            # inputs the loss reads (e.g. the features a contrastive loss compares with) have no graph
+            pairs = [(encoded[k], leaf[k].grad) for k in encoded if leaf[k].grad is not None and encoded[k].requires_grad]
             if pairs:
                 torch.autograd.backward([t for t, _ in pairs], [g for _, g in pairs])
         torch.set_rng_state(after)

@@ -58,6 +58,15 @@ class CbtModel(PretrainedModel):
         if c.labels:
             self.probe = nn.Linear(c.hidden_size, len(c.labels))
 
+    def add_probe(self, labels, seed: int = 0) -> None:
+        """A new linear probe over ``labels`` on the pooled clip states (seeded; set in the config,
+        so a saved model rebuilds it)."""
+        self.config.labels = tuple(labels)
+        reference = self.visual_in.weight
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.probe = nn.Linear(self.config.hidden_size, len(labels)).to(reference.device, reference.dtype)
+
     # -- towers ---------------------------------------------------------------------------------
     def encode_video(self, features: torch.Tensor, mask: torch.Tensor, masked: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, feature_dim) clip features -> (B, T, hidden); ``masked`` (B, T) positions see the

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from vtzoo.operators.videobert.config import VideoBertConfig
 
 IGNORE = -100
 
@@ -72,25 +71,66 @@ def subsample_words(words: list[int], generator: torch.Generator, max_rate: int 
     return words[start::rate] or words[:1]
 
 
-def concat_neighbours(sentences: list[list[int]], index: int, generator: torch.Generator, max_extra: int = 2) -> tuple[list[int], int, int]:
-    """Sentence ``index`` joined with 0..max_extra following neighbours (the paper's text
-    augmentation); returns the tokens and the first and last sentence used."""
+def neighbour_span(count: int, index: int, generator: torch.Generator, max_extra: int = 2) -> tuple[int, int]:
+    """The paper's text augmentation: sentence ``index`` of ``count`` joined with 0..max_extra
+    following neighbours; returns the first and last sentence (inclusive)."""
     extra = int(torch.randint(0, max_extra + 1, (1,), generator=generator))
-    last = min(len(sentences) - 1, index + extra)
-    tokens = [token for sentence in sentences[index : last + 1] for token in sentence]
-    return tokens, index, last
+    return index, min(count - 1, index + extra)
 
 
-def pretraining_losses(model, batch: dict[str, torch.Tensor], config: VideoBertConfig) -> dict[str, torch.Tensor]:
-    """Every regime's loss on a prepared batch (see :func:`vtzoo.operators.videobert.training`)."""
-    out = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
-    losses = {
-        "text_cloze": cloze_loss(model.text_word_logits(out.token_logits), batch["text_labels"], 0),
-        "video_cloze": cloze_loss(model.visual_word_logits(out.token_logits), batch["video_labels"], config.visual_offset),
-    }
-    if "aligned" in batch:
-        pairs = batch["pair"].bool()  # alignment only on text-video inputs
-        if pairs.any():
-            losses["alignment"] = alignment_loss(out.alignment_logits[pairs], batch["aligned"][pairs])
-    losses["total"] = sum(losses.values())
+def mask_sequence(seq, config, special, generator: torch.Generator, probability: float = 0.15) -> tuple[list[int], list[int], list[int]]:
+    """BERT masking of one :class:`~vtzoo.operators.videobert.inputs.Sequence_`, text and video
+    positions apart (a random replacement comes from the position's own vocabulary); returns the
+    masked ids and the text and video labels (joint ids, IGNORE where nothing is predicted)."""
+    ids = torch.tensor([seq.ids])
+    labels = {}
+    for which, positions, low, high in (("text", seq.text_positions, 0, config.text_vocab_size),
+                                        ("video", seq.video_positions, config.visual_offset,
+                                         config.visual_offset + config.visual_vocab_size)):
+        maskable = torch.zeros_like(ids)
+        maskable[0, positions] = 1
+        masked = mask_tokens(ids, maskable, special.mask, low, high, generator, probability)
+        ids, labels[which] = masked.input_ids, masked.labels
+    return ids[0].tolist(), labels["text"][0].tolist(), labels["video"][0].tolist()
+
+
+TEXT, VIDEO, TEXT_VIDEO = 0, 1, 2  # the regime of a row of a pre-training batch
+REGIMES = {"text": TEXT, "video": VIDEO, "text-video": TEXT_VIDEO}
+
+
+def pretraining_outputs(model, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The network's predictions on a prepared batch, read only where the losses need them.
+
+    ``batch``: ``input_ids``, ``token_type_ids``, ``attention_mask`` (B, L); ``text_labels`` and
+    ``video_labels`` (B, L) joint ids at masked positions (IGNORE elsewhere); ``regime`` (B,)
+    (:data:`TEXT`, :data:`VIDEO`, :data:`TEXT_VIDEO`); ``aligned`` (B,) bool (text-video rows).
+    """
+    config = model.config
+    hidden, pooled = model.encode(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
+    out: dict[str, torch.Tensor] = {}
+    for name, regime in (("text", TEXT), ("video", VIDEO), ("pair_text", TEXT_VIDEO), ("pair_video", TEXT_VIDEO)):
+        labels = batch["video_labels" if name.endswith("video") else "text_labels"]
+        keep = (labels != IGNORE) & (batch["regime"] == regime)[:, None]
+        logits = model.token_logits(hidden[keep])
+        if name.endswith("video"):
+            out[f"{name}_logits"] = model.visual_word_logits(logits)
+            out[f"{name}_targets"] = labels[keep] - config.visual_offset
+        else:
+            out[f"{name}_logits"] = model.text_word_logits(logits)
+            out[f"{name}_targets"] = labels[keep]
+    pairs = batch["regime"] == TEXT_VIDEO
+    out["alignment_logits"] = model.alignment_logits(pooled[pairs])
+    out["aligned"] = batch["aligned"][pairs]
+    return out
+
+
+def pretraining_losses(outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Every regime's loss from :func:`pretraining_outputs`, and their equally weighted sum:
+    text cloze + video cloze + (text-video cloze on both halves + alignment). A regime absent from
+    the batch contributes nothing."""
+    losses = {f"{name}_cloze": cloze_loss(outputs[f"{name}_logits"], outputs[f"{name}_targets"], 0)
+              for name in ("text", "video", "pair_text", "pair_video") if outputs[f"{name}_targets"].numel()}
+    if outputs["aligned"].numel():
+        losses["alignment"] = alignment_loss(outputs["alignment_logits"], outputs["aligned"])
+    losses["loss"] = sum(losses.values()) if losses else outputs["alignment_logits"].sum() * 0.0
     return losses
