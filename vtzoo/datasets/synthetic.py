@@ -6,7 +6,11 @@ a dark background; in an event the shape moves (left, right, up, down) or change
 shrinks). A fraction of the videos holds two events one after the other (each with its segment
 and its own sentence). Every video gets several captions that name the colour, the shape and the
 motion with synonyms and in different word orders, so a model has to learn the attributes, not
-the sentences. ``labels.json`` gives the motion of single-event videos (a classification task).
+the sentences. Some captions are phrased like instructional speech, "<verb> the <shape>" with an
+imperative verb that stands for the motion (:data:`MOTION_VERBS`: "push the square to the right",
+"now let me show you how to raise the disc"), so a model that reads captions as a video's speech
+(VideoBERT's zero-shot template "now let me show you how to [MASK] the [MASK]") has verbs and nouns
+to predict. ``labels.json`` gives the motion of single-event videos (a classification task).
 
 Everything is drawn from one ``numpy`` generator seeded by ``seed``: the same arguments give the
 same files. Videos are H.264 (PyAV), ``frames`` frames at ``fps``.
@@ -52,6 +56,17 @@ MOTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "shrink": (("shrinks", "gets smaller", "contracts", "dwindles"),
                ("shrinking", "getting smaller", "contracting")),
 }
+# motion -> imperative verbs of the speech-like captions (the first is the motion's canonical verb:
+# English has no verb for "to the left", so pulling moves a shape left and pushing moves it right),
+# and the direction phrase that may follow "<verb> the <shape>"
+MOTION_VERBS: dict[str, tuple[tuple[str, ...], str]] = {
+    "left": (("pull", "drag"), " to the left"),
+    "right": (("push", "shove"), " to the right"),
+    "up": (("raise", "lift"), " up"),
+    "down": (("lower", "drop"), " down"),
+    "grow": (("grow", "expand"), ""),
+    "shrink": (("shrink", "squeeze"), ""),
+}
 SPLIT_FRACTIONS = (("train", 0.7), ("val", 0.1), ("test", 0.2))
 
 
@@ -74,7 +89,12 @@ def describe(event: Event, rng: np.random.Generator) -> str:
     shape = _pick(rng, SHAPES[event.shape])
     verb, gerund = _pick(rng, MOTIONS[event.motion][0]), _pick(rng, MOTIONS[event.motion][1])
     article = "an" if colour[0] in "aeiou" else "a"
+    imperative, direction = _pick(rng, MOTION_VERBS[event.motion][0]), MOTION_VERBS[event.motion][1]
+    tail = direction if rng.random() < 0.5 else ""
     templates = (
+        f"now let me show you how to {imperative} the {shape}{tail}",
+        f"watch me {imperative} the {colour} {shape}{tail}",
+        f"next we {imperative} the {shape}{tail}",
         f"{article} {colour} {shape} {verb}",
         f"the {colour} {shape} {verb}",
         f"a {shape} coloured {colour} {verb}",

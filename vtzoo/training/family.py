@@ -55,6 +55,11 @@ class TrainingFamily:
     def settings(self, values: dict[str, Any], where: str) -> Any:
         return from_mapping(self.Settings, values, f"{where}: family")
 
+    def for_settings(self, settings: Any) -> "TrainingFamily":
+        """The family that trains with ``settings``: one whose recipes train different tasks (a
+        pre-training and a linear probe on its features) returns the one the recipe asks for."""
+        return self
+
     # -- run set-up -------------------------------------------------------------------------------
     def prepare(self, run: Any) -> None:
         """Called once before training (e.g. compute and cache features); ``run`` is the Trainer."""

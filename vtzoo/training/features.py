@@ -13,7 +13,9 @@ Extractors:
   ``window_frames`` frames at ``fps`` (VideoCLIP's MMPT extraction with the defaults); ``weights``
   is the S3D checkpoint (``s3d_howto100m.pth``) or ``"random"`` (seeded by ``seed``).
 * ``thumbnails``: every frame sampled at ``fps``, shrunk to ``size`` x ``size`` RGB in [0, 1] and
-  flattened (3 * size^2 values): parameter-free features, for runs without any pretrained network.
+  flattened (3 * size^2 values): parameter-free features, for runs without any pretrained network;
+  with ``centre``, object-centred thumbnails plus the object's position
+  (:mod:`vtzoo.backbones.thumbnails`).
 * ``operator``: the operator's own extraction (e.g. COOT's overlapping S3D windows), as the family
   defines it; the fingerprint then includes ``key`` (what identifies the operator's extractor).
 """
@@ -48,6 +50,9 @@ class FeatureSpec:
     weights: str = "random"  # s3d: checkpoint file or "random"
     seed: int = 0
     size: int = 16  # thumbnails: side in pixels
+    centre: bool = False  # thumbnails: object-centred, with the position appended (vtzoo.backbones.thumbnails)
+    position_weight: float = 8.0  # thumbnails with centre: scale of the two position values
+    threshold: float = 0.3  # thumbnails with centre: foreground = this far from the border colour
     key: str = ""  # operator: identifies the operator's extractor (set by the family)
 
     def __post_init__(self) -> None:
@@ -57,11 +62,19 @@ class FeatureSpec:
     @property
     def dim(self) -> int:
         if self.extractor == "thumbnails":
-            return 3 * self.size * self.size
+            return self.thumbnails().dim
         return 1024 if self.output == "mixed_5c" else 512
+
+    def thumbnails(self):
+        from vtzoo.backbones.thumbnails import ThumbnailClips
+
+        return ThumbnailClips(self.fps, self.size, self.centre, self.position_weight, self.threshold)
 
     def fingerprint(self) -> str:
         values = asdict(self)
+        if not self.centre:  # the fields of centred thumbnails leave other extractions' caches where they were
+            for name in ("centre", "position_weight", "threshold"):
+                values.pop(name)
         if self.extractor == "s3d" and self.weights != "random":
             values["weights"] = _file_identity(Path(self.weights))
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
@@ -80,7 +93,7 @@ class Extractor:
         self._s3d = None
 
     def __call__(self, item: Any) -> dict[str, torch.Tensor]:
-        from vtzoo.video import Preprocess, load_video, probe_video
+        from vtzoo.video import probe_video
 
         spec = self.spec
         duration = float(probe_video(item.path).duration)
@@ -92,9 +105,8 @@ class Extractor:
             starts = torch.arange(features.shape[0], dtype=torch.float32) * step
             times = torch.stack([starts, starts + step], 1)
         elif spec.extractor == "thumbnails":
-            clip = load_video(item.path, fps=spec.fps, preprocess=Preprocess(resize=[spec.size, spec.size]))
-            features = clip.frames.flatten(1)
-            starts = torch.tensor(clip.timestamps, dtype=torch.float32)
+            features, record = spec.thumbnails()(str(item.path), str(item.path))
+            starts = torch.tensor(record["timestamps"], dtype=torch.float32)
             times = torch.stack([starts, starts + 1.0 / spec.fps], 1)
         else:
             features = self.s3d(str(item.path)).features

@@ -83,6 +83,7 @@ class Trainer:
         self._batch_sizes(args)
         self.family = get_family(self.recipe.operator)
         self.base_settings = self.family.settings(self.recipe.family, f"recipe {self.recipe.path}")
+        self.family = self.family.for_settings(self.base_settings)
         self.dataset = load_dataset(args.dataset, self.recipe.data.format)
         for problem in self.dataset.problems[:20]:
             log(problem)
@@ -342,7 +343,8 @@ class Trainer:
             torch.set_rng_state(rng_state)  # the same dropout masks as the cached pass
             with self.autocast():
                 encoded = self.family.encode(self.op, batch, settings)
-            pairs = [(encoded[k], leaf[k].grad) for k in encoded if leaf[k].grad is not None]
+            # inputs the loss reads (e.g. the features a contrastive loss compares with) have no graph
+            pairs = [(encoded[k], leaf[k].grad) for k in encoded if leaf[k].grad is not None and encoded[k].requires_grad]
             if pairs:
                 torch.autograd.backward([t for t, _ in pairs], [g for _, g in pairs])
         torch.set_rng_state(after)
