@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from vtzoo.errors import ConfigError
-from vtzoo.training.recipe import from_mapping
+from vtzoo.training.recipe import family_package, from_mapping  # noqa: F401  (re-exported)
 
 RETRIEVAL, CLASSIFICATION = "retrieval", "classification"
 
@@ -146,14 +146,6 @@ def concat_padded(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
         pad = t.new_zeros((t.shape[0], width - t.shape[1], *t.shape[2:]))
         padded.append(torch.cat([t, pad], dim=1))
     return torch.cat(padded)
-
-
-def family_package(operator: str) -> str:
-    """The package of an operator's family (where its training.py and recipes live)."""
-    from vtzoo.registry.operators import get_operator_class, split_name
-
-    cls = get_operator_class(split_name(operator, None)[0])
-    return cls.__module__.rsplit(".", 1)[0]
 
 
 def get_family(operator: str) -> TrainingFamily:

@@ -176,8 +176,15 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
 
 
 # -- finding and reading recipes --------------------------------------------------------------
+def family_package(operator: str) -> str:
+    """The package of an operator's family (where its training.py and recipes live)."""
+    from vtzoo.registry.operators import get_operator_class, split_name
+
+    cls = get_operator_class(split_name(operator, None)[0])
+    return cls.__module__.rsplit(".", 1)[0]
+
+
 def family_recipe_dir(operator: str) -> Path | None:
-    from vtzoo.training.family import family_package
 
     package = family_package(operator)
     try:
