@@ -140,8 +140,8 @@ def test_bad_video_input(stream_op, base_op, mp4):
     # grayscale decoded frames are read as RGB with equal channels (the shared decoder's rule)
     grey = frames[..., :1]
     assert len(stream_op.classify(grey, top_k=1)[0]) == 1
-    with pytest.raises(MovinetInputError, match="at least 5 frames"):
-        base_op.classify(frames[:3])
+    with pytest.raises(MovinetInputError, match="at least 5 frames"):  # a model-ready clip is taken as given
+        base_op.classify(torch.rand(1, 3, 3, 32, 32))
     state = stream_op.init_state(batch_size=1)
     with pytest.raises(MovinetInputError, match="batch size"):
         stream_op.step(torch.rand(2, 3, 1, 32, 32), state)
@@ -228,3 +228,20 @@ def test_config_from_the_ports_arguments():
                                                               num_classes=7)  # fmt: skip
     with pytest.raises(vtzoo.VtzooError, match="names no architecture"):
         MovinetConfig.from_original({"causal": True})
+
+
+def test_a_clip_shorter_than_the_kernel_is_looped_not_lost(base_op, mp4, tmp_path):
+    import av
+
+    frames = np.stack(_decoded_frames(mp4, every=5, limit=30))[:3]
+    out = base_op.embed_video(frames)
+    assert out.extras["provenance"][0]["looped"] == "3 frame(s) repeated in order to 5"
+    one = tmp_path / "one_frame.mp4"
+    with av.open(str(one), "w") as container:  # a real 1-frame file
+        stream = container.add_stream("libx264", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for packet in [*stream.encode(av.VideoFrame.from_ndarray(frames[0][:48, :64].copy(), format="rgb24")), *stream.encode()]:
+            container.mux(packet)
+    labels = base_op.classify(str(one), top_k=2)
+    assert len(labels) == 1 and len(labels[0]) == 2
+    assert base_op.embed_video(str(one)).extras["provenance"][0]["looped"] == "1 frame(s) repeated in order to 5"

@@ -100,14 +100,24 @@ class MovinetOperator(Operator):
                 provenance.extend(input_provenance("<tensor>", item.shape[0]))
                 continue
             clip = self.load_clip(item)
-            clips.append(clip.frames[clip.mask.bool()].permute(1, 0, 2, 3).contiguous())
-            provenance.append(clip.provenance())
+            frames, record = self._long_enough(clip.frames[clip.mask.bool()], clip.provenance())
+            clips.append(frames.permute(1, 0, 2, 3).contiguous())
+            provenance.append(record)
         for clip, record in zip(clips, provenance):
             try:
                 self.model.check_clip(clip.unsqueeze(0))
             except MovinetInputError as exc:
                 raise exc.with_source(record["source"]) from None
         return clips, provenance
+
+    def _long_enough(self, frames: torch.Tensor, record: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+        """A decoded clip shorter than the base network's temporal kernel is looped to that length,
+        as the original video input pipeline loops short videos (a 1-frame video is not lost)."""
+        needed = 1 if self.config.causal else self.config.max_temporal_kernel
+        if 0 < frames.shape[0] < needed:
+            record = {**record, "looped": f"{frames.shape[0]} frame(s) repeated in order to {needed}"}
+            frames = frames[torch.arange(needed) % frames.shape[0]]
+        return frames, record
 
     def _run(self, videos) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]:
         clips, provenance = self._prepared(videos)
