@@ -38,7 +38,6 @@ def test_padded_frames_are_encoded_once_with_the_same_result():
 
 
 def test_openvino_backend_runs_the_same_image_tower_and_caches_it(tmp_path, monkeypatch):
-    pytest.importorskip("openvino", reason="the vtzoo[openvino] extra is not installed")
     monkeypatch.setenv("VTZOO_OPENVINO_CACHE", str(tmp_path))
     torch.manual_seed(0)
     op = vtzoo.create("clip4clip", weights="random", precision="fp32", **TINY)
