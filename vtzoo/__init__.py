@@ -21,6 +21,7 @@ _EXPORTS = {
     "create": "vtzoo.registry.operators",
     "list_operators": "vtzoo.registry.operators",
     "register_operator": "vtzoo.registry.operators",
+    "train": "vtzoo.training",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

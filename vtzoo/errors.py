@@ -32,6 +32,10 @@ class InputError(VtzooError, ValueError):
         return error
 
 
+class UsageError(VtzooError, ValueError):
+    """A bad argument, file or setting given by the user, found before any work (CLI exit 2)."""
+
+
 class ConfigError(VtzooError, ValueError):
     """An unknown or invalid operator option, config field or spec parameter."""
 

@@ -17,16 +17,7 @@ from vtzoo.batching import embed_videos
 from vtzoo.cache import default_cache_dir
 from vtzoo.operators.base import Embeddings, Operator
 from vtzoo.registry.weights import sha256_of
-
-VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv"})
-
-
-def find_videos(directory: str | Path) -> list[Path]:
-    """Video files below ``directory`` (recursively, by suffix), in a stable order."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"video folder {directory} does not exist or is not a directory")
-    return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+from vtzoo.video.discovery import discover_videos
 
 
 class EmbeddingCache:
@@ -60,6 +51,7 @@ class FolderSearchResult:
     failures: dict[str, str] = field(default_factory=dict)
     embedded: int = 0
     from_cache: int = 0
+    skipped: dict[Path, str] = field(default_factory=dict)  # files that are not videos, and why
 
 
 def embed_folder(
@@ -68,10 +60,12 @@ def embed_folder(
     cache_dir: str | Path | None = None,
     batch_size: int = 4,
     progress: bool = True,
-) -> tuple[dict[Path, Embeddings], dict[str, str], int]:
-    """Embeddings of every video in ``directory`` (cached), failures, and how many were computed."""
+) -> tuple[dict[Path, Embeddings], dict[str, str], int, dict[Path, str]]:
+    """Embeddings of every video in ``directory`` (cached), failures, how many were computed, and
+    the files that are not videos (with the reason)."""
     cache = EmbeddingCache(cache_dir or default_cache_dir(), op)
-    videos = find_videos(directory)
+    discovery = discover_videos(directory)
+    videos = discovery.videos
     found: dict[Path, Embeddings] = {}
     failures: dict[str, str] = {}
     hashes: dict[str, str] = {}
@@ -98,7 +92,7 @@ def embed_folder(
     for src, emb in fresh.embeddings.items():
         found[Path(src)] = emb
     failures.update(fresh.failures)
-    return found, failures, len(fresh.embeddings)
+    return found, failures, len(fresh.embeddings), discovery.skipped
 
 
 def search_folder(
@@ -111,12 +105,13 @@ def search_folder(
     progress: bool = True,
 ) -> FolderSearchResult:
     """Rank the videos of ``directory`` for ``query`` with the operator's own similarity."""
-    found, failures, computed = embed_folder(op, directory, cache_dir, batch_size, progress)
+    found, failures, computed, skipped = embed_folder(op, directory, cache_dir, batch_size, progress)
     if not found:
-        return FolderSearchResult(ranking=[], failures=failures, embedded=computed, from_cache=0)
+        return FolderSearchResult(ranking=[], failures=failures, embedded=computed, from_cache=0, skipped=skipped)
     paths = sorted(found)
     videos = Embeddings.concat([found[p] for p in paths])
     scores = op.similarity(op.embed_text([query]), videos)[0]
     order = torch.argsort(scores, descending=True)[: max(1, top_k)]
     ranking = [(paths[int(i)], float(scores[int(i)])) for i in order]
-    return FolderSearchResult(ranking=ranking, failures=failures, embedded=computed, from_cache=len(found) - computed)
+    return FolderSearchResult(ranking=ranking, failures=failures, embedded=computed, from_cache=len(found) - computed,
+                              skipped=skipped)

@@ -44,7 +44,7 @@ def test_list_and_cards(capsys):
 
 
 def test_unknown_card_is_an_error_with_suggestions(capsys):
-    assert main(["card", "clip4clip/vit-b32-zeroshoot"]) == 1
+    assert main(["card", "clip4clip/vit-b32-zeroshoot"]) == 2  # a bad argument
     assert "Did you mean: clip4clip/vit-b32-zeroshot" in capsys.readouterr().err
 
 

@@ -159,69 +159,82 @@ def test_export_to_parquet_and_info(index_uri, fresh_name, tmp_path):
 
 WRITER = textwrap.dedent(
     """
-    import sys, time, torch
+    import os, sys, time, torch
     from vtzoo.operators.base import Embeddings
     from vtzoo.pipelines.index import VectorIndex
-    db, name, video, ready, count, offset = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
+    db, name, video, offset, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    ready, hold = (sys.argv[6], sys.argv[7]) if len(sys.argv) > 6 else (None, None)
     index = VectorIndex(db)
     for i in range(offset, offset + count):
         index.upsert(name, Embeddings(pooled=torch.tensor([[1.0, float(i)]])), video, start=float(i), end=float(i + 1), duration=5000.0)
-        if i == offset + 5:
+        if i == offset + 5 and ready:  # six rows written: say so, and wait until told to go on
             open(ready, "w").close()
-        time.sleep(0.02 if count > 10 else 0)
+            while not os.path.exists(hold):
+                time.sleep(0.02)
     index.flush(name)
     """
 )
 
 
-def _writer(tmp_path, db, name, count, offset=0, tag="w"):
-    script = tmp_path / "writer.py"
-    script.write_text(WRITER)
-    ready = tmp_path / f"ready-{tag}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, str(script), db, name, str(SAMPLES[0]), str(ready), str(count), str(offset)]
-    return ready, subprocess.Popen(command, env=env)
+class Writer:
+    """Another process upserting ``count`` rows; with ``pause``, it stops after six rows until
+    :meth:`go` (so a test can order what two processes do)."""
 
+    def __init__(self, tmp_path: Path, db: str, name: str, count: int, offset: int = 0, pause: bool = False):
+        script = tmp_path / "writer.py"
+        script.write_text(WRITER)
+        self.ready, self.hold = tmp_path / f"ready-{offset}", tmp_path / f"go-{offset}"
+        command = [sys.executable, str(script), db, name, str(SAMPLES[0]), str(offset), str(count)]
+        command += [str(self.ready), str(self.hold)] if pause else []
+        self.proc = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
-def _wait_ready(ready, writer):
-    deadline = time.time() + 120
-    while not ready.exists() and time.time() < deadline:
-        assert writer.poll() is None, "the writer died"
-        time.sleep(0.05)
+    def wait_paused(self) -> None:
+        deadline = time.time() + 120
+        while not self.ready.exists():
+            assert self.proc.poll() is None, "the writer died"
+            assert time.time() < deadline, "the writer did not get going"
+            time.sleep(0.05)
 
+    def go(self) -> None:
+        self.hold.touch()
 
-def test_a_database_written_by_another_process_is_searchable_after_reopening(index_uri, fresh_name, tmp_path):
-    name = fresh_name("reopen")
-    _, writer = _writer(tmp_path, index_uri, name, 8)
-    assert writer.wait(timeout=300) == 0
-    reader = VectorIndex(index_uri)  # a fresh process's view: nothing loaded yet
-    assert reader.count(name) == 8
-    hit = reader.search(name, _emb([1.0, 7.0]), top_k=1)[0]
-    assert (hit["start"], hit["end"]) == (7.0, 8.0)
+    def wait(self) -> int:
+        return self.proc.wait(timeout=120)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def test_search_and_a_second_writer_while_an_index_job_writes(index_uri, fresh_name, tmp_path):
-    """Readers see the job's rows as it goes; a second writer process either joins (Lite: through
-    the job's endpoint; the embedded store: SQLite serialises writers; a server) or is refused
-    clearly. Either way nothing is lost or corrupted."""
+    """A reader sees the job's rows as it goes; a second writer process joins (Milvus Lite: through
+    the job's endpoint; the embedded store: SQLite serialises writers; a server), and when the job
+    exits first, the second writer carries on (Lite: it serves the file itself). Nothing is lost,
+    and a reader opened afterwards finds every row of both processes."""
     name = fresh_name("shared")
-    ready, writer = _writer(tmp_path, index_uri, name, 200)
-    second = None
+    job, second = Writer(tmp_path, index_uri, name, 20, pause=True), None
     try:
-        _wait_ready(ready, writer)
-        reader = VectorIndex(index_uri)  # Lite: the file is locked by the writer; joins its server
-        first = reader.count(name)
-        ready2, second = _writer(tmp_path, index_uri, name, 30, offset=1000, tag="second")
-        time.sleep(0.5)
-        hits = reader.search(name, _emb([1.0, 0.0]), top_k=3)
-        assert len(hits) == 3 and reader.count(name) > first >= 6
-        assert second.wait(timeout=300) == 0 and writer.wait(timeout=300) == 0
-        assert VectorIndex(index_uri).count(name) == 230
+        job.wait_paused()
+        reader = VectorIndex(index_uri)  # Lite: the file is locked by the job; joins its server
+        assert reader.count(name) == 6 and len(reader.search(name, _emb([1.0, 0.0]), top_k=3)) == 3
+        second = Writer(tmp_path, index_uri, name, 20, offset=1000, pause=True)
+        second.wait_paused()
+        assert reader.count(name) == 12
+        job.go()
+        assert job.wait() == 0  # the job is done and gone while the second writer is mid-way
+        second.go()
+        assert second.wait() == 0
+        reopened = VectorIndex(index_uri)  # a fresh view of what the two processes wrote
+        assert reopened.count(name) == 40
+        hit = reopened.search(name, _emb([1.0, 19.0]), top_k=1)[0]  # the job's last row
+        assert (hit["start"], hit["end"]) == (19.0, 20.0)
+        seconds = reopened.search(name, _emb([0.0, 1.0]), top_k=40, filter="start >= 1000")
+        assert sorted(h["start"] for h in seconds) == [1000.0 + i for i in range(20)]
     finally:
-        for proc in (writer, second):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        for writer in (job, second):
+            if writer is not None:
+                writer.kill()
 
 
 def test_unwritable_or_missing_database_folder_is_named(tmp_path):

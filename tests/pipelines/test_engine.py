@@ -50,6 +50,32 @@ def test_raise_policy_stops_with_the_step_and_input_named():
         pipe.run(range(5), progress=False)
 
 
+@pytest.mark.parametrize("resumable", [False, True])
+def test_failure_lines_name_the_input_path(tmp_path, resumable):
+    """A failure reads "<path>: step ...", never "input 1 (1)" or a job-store key."""
+    def decode(path):
+        if path.endswith("broken.mp4"):
+            raise ValueError("cannot decode")
+        return path
+
+    paths = [str(tmp_path / "good.mp4"), str(tmp_path / "broken.mp4")]
+    pipe = Pipeline("path").map("path", "clip", decode, on_error="skip", name="decode").output("clip")
+    result = pipe.run(paths, progress=False, job_store=str(tmp_path / "job.sqlite") if resumable else None)
+    assert [str(f) for f in result.failures] == [f"{paths[1]}: step 'decode': ValueError: cannot decode"]
+    assert result.failures[0].source == paths[1]
+
+
+def test_failure_of_a_non_path_input_names_its_position_and_value():
+    def divide(x, y):
+        if y == 0:
+            raise ValueError("cannot divide by zero")  # a bad value: the row fails, the others go on
+        return x / y
+
+    pipe = Pipeline(["x", "y"]).map(["x", "y"], "z", divide, on_error="skip", name="divide").output("z")
+    result = pipe.run([(1, 1), (3, 0)], progress=False)
+    assert str(result.failures[0]).startswith("input 1 (3, 0): step 'divide': ValueError")
+
+
 def test_a_failing_batch_is_retried_item_by_item(monkeypatch):
     from vtzoo.pipelines import ops
 

@@ -37,6 +37,29 @@ def test_several_captions_per_video_msrvtt_style():
     assert m["v2t"] == {"R@1": 100.0, "R@5": 100.0, "R@10": 100.0, "MdR": 1.0, "MnR": 1.0}
 
 
+def test_videos_that_failed_count_as_misses():
+    """Video 1 could not be embedded (its column holds no score): its caption is a miss in t2v
+    and the video itself a miss in v2t; the metrics over the embedded part are given too."""
+    x = float("nan")
+    scores = torch.tensor([
+        [0.9, x, 0.1],   # caption 0 -> video 0: rank 1 among videos 0 and 2
+        [0.95, x, 0.0],  # caption 1 -> video 1 (failed): a miss
+        [0.5, x, 0.4],   # caption 2 -> video 2: 0.5 beats it, rank 2
+        [0.2, x, 0.3],   # caption 3 -> video 2: rank 1
+    ])
+    m = retrieval_metrics(scores, text_to_video=[0, 1, 2, 2], missing_videos=[1])
+    # t2v ranks 1, miss, 2, 1: R@5 stays 75 (a miss is never a hit), the median is (1 + 2) / 2,
+    # the mean rank is undefined
+    assert m["t2v"] == {"R@1": 50.0, "R@5": 75.0, "R@10": 75.0, "MdR": 1.5, "MnR": None, "missed": 1}
+    # v2t: video 0's caption (0.9) loses to caption 1 (0.95) -> 2; video 2's best (0.4) -> 1; video 1 missed
+    assert m["v2t"] == {"R@1": pytest.approx(100 / 3), "R@5": pytest.approx(200 / 3), "R@10": pytest.approx(200 / 3),
+                        "MdR": 2.0, "MnR": None, "missed": 1}
+    # embedded only: captions 0, 2, 3 against videos 0 and 2 (caption 1 is left out entirely)
+    assert m["embedded_only"]["t2v"] == {"R@1": pytest.approx(200 / 3), "R@5": 100.0, "R@10": 100.0, "MdR": 1.0,
+                                         "MnR": pytest.approx(4 / 3)}
+    assert m["embedded_only"]["v2t"]["R@1"] == 100.0
+
+
 def test_ties_never_flatter_and_even_counts_take_the_middle_mean():
     m = retrieval_metrics(torch.zeros(4, 4))
     assert m["t2v"]["R@1"] == 0.0 and m["t2v"]["MdR"] == 4.0

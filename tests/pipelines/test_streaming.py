@@ -19,7 +19,10 @@ def test_stream_classification_emits_a_label_row_per_window(tmp_path):
     (tmp_path / "broken.mp4").write_text("not a video")
     result = pipe.run([video, str(tmp_path / "broken.mp4")], progress=False)
 
-    assert [(r["start"], r["end"]) for r in result.rows] == [(0, 40), (40, 80), (80, 120), (120, 132)]
+    # seconds, like every other step: 25 fps, so frame i starts at i / 25 s; the last window ends
+    # with the video (132 / 25 = 5.28 s); the frame numbers are kept beside them
+    assert [(r["start"], r["end"]) for r in result.rows] == [(0.0, 1.6), (1.6, 3.2), (3.2, 4.8), (4.8, 5.28)]
+    assert [(r["start_frame"], r["end_frame"]) for r in result.rows] == [(0, 40), (40, 80), (80, 120), (120, 132)]
     assert all(r["path"] == video and len(r["labels"]) == 3 for r in result.rows)
     assert [(f.index, f.step) for f in result.failures] == [(1, "frames")]
     assert "broken.mp4" in result.failures[0].error

@@ -47,11 +47,17 @@ def write_video(
     gop: int | None = None,
     options: dict[str, str] | None = None,
     container_options: dict[str, str] | None = None,
+    container_format: str | None = None,
+    rotation: int = 0,
+    picture=None,
 ) -> Path:
-    """Write a video whose frame ``i`` shows :func:`frame_pixels` ``(i)``; ``pts_ms`` gives VFR."""
-    container = av.open(str(path), "w", options=container_options or {})
+    """Write a video whose frame ``i`` shows :func:`frame_pixels` ``(i)`` (or ``picture(i, height,
+    width)``); ``pts_ms`` gives VFR; ``rotation`` writes a display matrix (counter-clockwise)."""
+    container = av.open(str(path), "w", format=container_format, options=container_options or {})
     stream = container.add_stream(codec, rate=fps)
     stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+    if rotation:
+        stream.set_display_rotation(rotation)
     if gop is not None:
         stream.codec_context.gop_size = gop
     if options:
@@ -59,7 +65,7 @@ def write_video(
     if pts_ms is not None:
         stream.codec_context.time_base = fractions.Fraction(1, 1000)
     for index in range(num_frames):
-        frame = av.VideoFrame.from_ndarray(frame_pixels(index, height, width), format="rgb24")
+        frame = av.VideoFrame.from_ndarray((picture or frame_pixels)(index, height, width), format="rgb24")
         if pts_ms is not None:
             frame.pts, frame.time_base = pts_ms[index], fractions.Fraction(1, 1000)
         for packet in stream.encode(frame):

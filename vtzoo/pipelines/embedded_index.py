@@ -224,6 +224,10 @@ class EmbeddedIndex(VectorIndex):
             yield [self._row(r[1:7], np.frombuffer(r[7], dtype=np.float32).tolist() if with_vectors else None)
                    for r in found]
 
+    def vector(self, collection: str, row_id: str) -> list[float] | None:
+        found = self._query("SELECT vector FROM rows WHERE collection = ? AND id = ?", (collection, row_id))
+        return np.frombuffer(found[0][0], dtype=np.float32).tolist() if found else None
+
     @staticmethod
     def _row(values: tuple, vector: list[float] | None = None) -> dict[str, Any]:
         row = dict(zip(ROW_FIELDS, values))

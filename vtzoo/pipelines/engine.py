@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -88,12 +89,27 @@ def step_outputs(step: Step, value: Any) -> dict[str, Any]:
 @dataclass
 class Failure:
     index: int  # position of the input in the run
-    key: str  # the input as given (a file name), for the report
+    key: str  # the job-store key of the input (its position without a job store)
     step: str
     error: str
+    source: str = ""  # what a person recognises the input by: its path, else position and value
 
     def __str__(self) -> str:
-        return f"input {self.index} ({self.key}): step '{self.step}': {self.error}"
+        return f"{self.source or f'input {self.index}'}: step '{self.step}': {self.error}"
+
+
+def describe_input(index: int, values: dict[str, Any]) -> str:
+    """The first path or string among an input's columns, else ``input <index> (<values>)``."""
+    for value in values.values():
+        if isinstance(value, (str, os.PathLike)):
+            return os.fspath(value)
+    def short(value: Any) -> str:
+        if isinstance(value, (int, float, bool)) or value is None:
+            return repr(value)
+        shape = getattr(value, "shape", None)
+        return f"<{type(value).__name__}{' ' + str(tuple(shape)) if shape is not None else ''}>"
+
+    return f"input {index} ({', '.join(short(v) for v in values.values())[:80]})"
 
 
 @dataclass
@@ -254,7 +270,7 @@ class Engine:
         def sources() -> Iterator[_Row]:
             for index, item in enumerate(items):
                 values = self.input_values(item, index)
-                labels[index] = self.input_label(values)
+                labels[index] = describe_input(index, values)
                 keys[index] = self.item_key(values, job_store) if job_store else str(index)
                 stored = job_store.get(keys[index]) if job_store is not None else None
                 if stored is not None:
@@ -267,24 +283,20 @@ class Engine:
 
         stream: Iterator[_Row] = sources()
         for position, step in enumerate(self.spec.steps):
-            stream = self._stage(position, step, stream, tracker, labels)
+            stream = self._stage(position, step, stream, tracker, keys, labels)
+        aborted = False
         try:
             for row in stream:
                 tracker.done(row.index, row=row.values)
         except RunAborted as exc:
-            raise RunAborted(f"{exc}; {len(by_index)} input(s) finished{' and recorded' if job_store else ''}, "
-                             f"the others were not: run the same job again to compute them") from exc.__cause__
+            aborted = True
+            raise RunAborted(abort_message(str(exc), len(by_index), total, job_store is not None)) from exc.__cause__
         finally:
             bar.close()
-            for op in self._ops.values():
-                op.finish()
+            finish_ops(self._ops.values(), aborting=aborted)
         result.rows = [row for index in sorted(by_index) for row in by_index[index]]
         result.failures.sort(key=lambda f: f.index)
         return result
-
-    def input_label(self, values: dict[str, Any]) -> str:
-        return ", ".join(str(values[c]) if isinstance(values[c], (str, int, float)) else f"<{type(values[c]).__name__}>"
-                         for c in self.spec.inputs)
 
     def input_values(self, item: Any, index: int) -> dict[str, Any]:
         names = self.spec.inputs
@@ -300,12 +312,14 @@ class Engine:
         raise PipelineError(f"input {index}: expected {len(names)} values for columns {names}, got {item!r}")
 
     # -- stages -------------------------------------------------------------------------------
-    def _stage(self, position: int, step: Step, rows: Iterator[_Row], tracker: _Tracker, labels: dict[int, str]) -> Iterator[_Row]:
+    def _stage(self, position: int, step: Step, rows: Iterator[_Row], tracker: _Tracker, keys: dict[int, str],
+               labels: dict[int, str]) -> Iterator[_Row]:
         keep = self._keep_after[position]
         next_batch = next((s.batch_size for s in self.spec.steps[position + 1 :] if s.batch_size > 1), 1)
         for row, outcome in self._apply(step, rows, next_batch):
             if isinstance(outcome, BaseException):
-                failure = Failure(row.index, labels.get(row.index, str(row.index)), step.name, f"{type(outcome).__name__}: {outcome}")
+                failure = Failure(row.index, keys.get(row.index, str(row.index)), step.name,
+                                  f"{type(outcome).__name__}: {outcome}", labels.get(row.index, ""))
                 if is_fatal(outcome):
                     raise RunAborted(f"step '{step.name}': {outcome}") from outcome
                 if step.on_error == "raise" or not isinstance(outcome, ROW_ERRORS):
@@ -366,6 +380,26 @@ class Engine:
             if not batch:
                 return
             yield from zip(batch, apply_batch(op, step, [tuple(r.values[c] for c in step.inputs) for r in batch]))
+
+
+def finish_ops(ops: Iterable[PipelineOp], aborting: bool) -> None:
+    """Let every op seal its work (an index flushes). When the run is aborting, a failure here is
+    the abort's echo (the database that stopped answering cannot flush either): the abort is what
+    the user must see, so it is not replaced by this one."""
+    for op in ops:
+        try:
+            op.finish()
+        except Exception:
+            if not aborting:
+                raise
+
+
+def abort_message(reason: str, finished: int, total: int | None, recorded: bool) -> str:
+    """What an aborted run tells the user: why, how much was kept, and that a rerun does the rest."""
+    kept = f"{finished} of {total}" if total is not None else f"{finished}"
+    rest = f"the other {total - finished} were not" if total is not None else "the others were not"
+    return (f"{reason}; {kept} input(s) finished{' and recorded' if recorded else ''}, {rest}: "
+            "run the same job again to compute them")
 
 
 def record_outcome(job_store: JobStore, key: str, rows: list[dict[str, Any]], failures: list[Failure]) -> None:

@@ -10,13 +10,19 @@ Retrieval takes a (n_text, n_video) score matrix and, for every text, the index 
 R@K is the percentage of queries whose rank is <= K; MdR and MnR are the median and mean rank.
 Ties are broken pessimistically (a tie with a wrong item counts against the query), so a
 constant score matrix never looks good.
+
+A video that could not be embedded is not quietly left out: its captions are misses in
+text -> video and the video a miss in video -> text (a miss has no rank: never within any K,
+last in the median, and the mean rank is then undefined); the metrics over the embedded part
+are reported beside them.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -36,11 +42,19 @@ def _ranks_of(scores: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
     return better_or_tied.to(torch.float64)  # includes the correct one itself -> rank >= 1
 
 
-def rank_summary(ranks: torch.Tensor, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+def rank_summary(ranks: torch.Tensor, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float | None]:
+    """R@K, MdR, MnR; infinite ranks are misses (then MnR is None and ``missed`` counts them)."""
     ranks = ranks.to(torch.float64)
-    out = {f"R@{k}": float((ranks <= k).double().mean() * 100) for k in ks}
-    out["MdR"] = float(ranks.quantile(0.5))  # the mean of the middle two for an even count, as numpy
-    out["MnR"] = float(ranks.mean())
+    out: dict[str, float | None] = {f"R@{k}": float((ranks <= k).double().mean() * 100) for k in ks}
+    missed = int(torch.isinf(ranks).sum())
+    # the median as numpy takes it (the mean of the middle two for an even count), misses last
+    ordered = ranks.sort().values
+    middle = (len(ordered) - 1) / 2
+    median = (ordered[math.floor(middle)] + ordered[math.ceil(middle)]) / 2
+    out["MdR"] = None if math.isinf(median) else float(median)
+    out["MnR"] = None if missed else float(ranks.mean())
+    if missed:
+        out["missed"] = missed
     return out
 
 
@@ -71,16 +85,38 @@ def video_to_text_ranks(scores: torch.Tensor, text_to_video: Sequence[int]) -> t
     return torch.tensor(ranks, dtype=torch.float64)
 
 
-def retrieval_metrics(scores: torch.Tensor, text_to_video: Sequence[int] | None = None) -> dict[str, dict[str, float]]:
-    """``{"t2v": {...}, "v2t": {...}}`` with R@1/5/10, MdR and MnR. Default: caption i <-> video i."""
+def retrieval_metrics(
+    scores: torch.Tensor, text_to_video: Sequence[int] | None = None, missing_videos: Sequence[int] = ()
+) -> dict[str, dict]:
+    """``{"t2v": {...}, "v2t": {...}}`` with R@1/5/10, MdR and MnR. Default: caption i <-> video i.
+
+    ``missing_videos`` are videos that could not be embedded (their columns are ignored): their
+    captions and they themselves count as misses, and ``"embedded_only"`` gives the metrics over
+    the rest alone.
+    """
     scores = torch.as_tensor(scores)
     if text_to_video is None:
         if scores.shape[0] != scores.shape[1]:
             raise EvaluationError("a non-square score matrix needs text_to_video (the video of each caption)")
         text_to_video = list(range(scores.shape[0]))
+    if not missing_videos:
+        return {
+            "t2v": rank_summary(text_to_video_ranks(scores, text_to_video)),
+            "v2t": rank_summary(video_to_text_ranks(scores, text_to_video)),
+        }
+    missing = set(missing_videos)
+    present = [v for v in range(scores.shape[1]) if v not in missing]
+    column = {video: i for i, video in enumerate(present)}
+    owners = [column.get(v, -1) for v in text_to_video]  # -1: a caption of a missing video
+    kept = [i for i, owner in enumerate(owners) if owner >= 0]
+    on_present = scores[:, present]
+    t2v = torch.full((len(owners),), math.inf, dtype=torch.float64)
+    t2v[kept] = text_to_video_ranks(on_present[kept], [owners[i] for i in kept])
+    v2t = torch.cat([video_to_text_ranks(on_present, owners), torch.full((len(missing),), math.inf, dtype=torch.float64)])
     return {
-        "t2v": rank_summary(text_to_video_ranks(scores, text_to_video)),
-        "v2t": rank_summary(video_to_text_ranks(scores, text_to_video)),
+        "t2v": rank_summary(t2v),
+        "v2t": rank_summary(v2t),
+        "embedded_only": retrieval_metrics(on_present[kept], [owners[i] for i in kept]),
     }
 
 
@@ -164,13 +200,20 @@ def _read_caption_pairs(directory: Path) -> list[tuple[str, str]]:
 class EvalReport:
     metrics: dict
     failures: list
+    # what the metrics were computed from, for per-query reports: scores (n_captions, n_videos),
+    # videos[j] the path of column j, captions[i] the text of row i and caption_video[i] its video
+    scores: torch.Tensor | None = None
+    videos: list[str] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)
+    caption_video: list[int] = field(default_factory=list)
 
 
 def evaluate_retrieval(pipe, dataset: str | Path, text_batch_size: int = 64, progress: bool = True) -> EvalReport:
     """Embed a captioned dataset's videos with ``pipe`` (up to its ``*.embed_video`` step), embed the
     captions with the same operator, score with its own similarity, and compute R@K / MdR / MnR.
 
-    A video that fails is reported and left out together with its captions."""
+    A video that fails is reported; its captions count as misses (see :func:`retrieval_metrics`),
+    and ``metrics["embedded_only"]`` and ``metrics["excluded"]`` give the part without it."""
     from vtzoo.embeddings import Embeddings
     from vtzoo.pipelines.pipeline import Pipeline
     from vtzoo.pipelines.spec import PipelineSpec
@@ -189,13 +232,22 @@ def evaluate_retrieval(pipe, dataset: str | Path, text_batch_size: int = 64, pro
     kept = [i for i, v in enumerate(data.videos) if str(v) in embedded]
     if not kept:
         raise EvaluationError(f"no video of {dataset} could be embedded")
-    new_index = {old: new for new, old in enumerate(kept)}
-    captions = [(c, new_index[v]) for c, v in zip(data.captions, data.caption_video) if v in new_index]
     op = videos_pipe._context.step_operator(embed)
     video_emb = Embeddings.concat([embedded[str(data.videos[i])] for i in kept])
-    texts = [c for c, _ in captions]
+    texts = data.captions  # every caption, also those of videos that failed: they count as misses
     text_emb = Embeddings.concat([op.embed_text(texts[i : i + text_batch_size]) for i in range(0, len(texts), text_batch_size)])
-    scores = op.similarity(text_emb, video_emb)
-    metrics = retrieval_metrics(scores, [v for _, v in captions])
-    metrics["counts"] = {"videos": len(kept), "captions": len(texts), "failed_videos": len(data.videos) - len(kept)}
-    return EvalReport(metrics=metrics, failures=[str(f) for f in result.failures])
+    scores = torch.full((len(texts), len(data.videos)), float("nan"))
+    scores[:, kept] = op.similarity(text_emb, video_emb).float().cpu()
+    failed = [i for i in range(len(data.videos)) if i not in set(kept)]
+    metrics = retrieval_metrics(scores, data.caption_video, missing_videos=failed)
+    metrics["counts"] = {"videos": len(data.videos), "captions": len(texts), "failed_videos": len(failed),
+                         "embedded_videos": len(kept)}
+    if failed:
+        metrics["excluded"] = {"videos": [data.videos[i].name for i in failed],
+                               "captions": sum(v in set(failed) for v in data.caption_video)}
+    # the report's per-query view: the captions of the videos that were embedded, against them
+    new_index = {old: new for new, old in enumerate(kept)}
+    shown = [row for row, v in enumerate(data.caption_video) if v in new_index]
+    return EvalReport(metrics=metrics, failures=[str(f) for f in result.failures], scores=scores[shown][:, kept],
+                      videos=[str(data.videos[i]) for i in kept], captions=[texts[r] for r in shown],
+                      caption_video=[new_index[data.caption_video[r]] for r in shown])

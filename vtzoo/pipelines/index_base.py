@@ -153,9 +153,6 @@ class VectorIndex:
     def flush(self, name: str) -> None:
         """Seal what was written (a backend may then serve it from its ANN index)."""
 
-    def sync(self, name: str) -> None:
-        """Make every acknowledged write durable (a job records items as done only after this)."""
-
     def close(self) -> None:
         pass
 
@@ -173,6 +170,10 @@ class VectorIndex:
 
     def iter_rows(self, collection: str, with_vectors: bool = True, batch: int = 1000) -> Iterator[list[dict[str, Any]]]:
         """Every row of a collection, in blocks (for export)."""
+        raise NotImplementedError
+
+    def vector(self, collection: str, row_id: str) -> list[float] | None:
+        """The stored vector of one row ("more like this"), None if there is no such row."""
         raise NotImplementedError
 
     # -- collections (shared) ----------------------------------------------------------------------

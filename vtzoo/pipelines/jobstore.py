@@ -5,8 +5,10 @@ One SQLite file (stdlib, WAL journal): a row per input key with its status, its 
 fingerprint (steps, parameters, operator weights) and the input itself, a file by its path *and*
 its content hash: another variant, another parameter or an edited file is a new key, so it is
 computed again. An input is committed only once every row it produced has left the pipeline and
-the index it was written to has made the write durable, so after a crash (even SIGKILL) an input
-is either fully recorded or computed again, never half of each.
+the index it was written to has acknowledged the write (an acknowledged write survives a crash in
+every backend: the embedded store's SQLite commit, Milvus's write-ahead log), so after a crash (even
+SIGKILL of the job or of a Milvus server) an input is either fully recorded or computed again,
+never half of each.
 
 Content hashes are remembered per (path, size, mtime) in the store, so a rerun over 100,000
 unchanged files does not read them all again.

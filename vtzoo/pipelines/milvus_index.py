@@ -3,7 +3,9 @@
 Milvus Lite serves a local file to one process. While an index job holds it, vtzoo publishes the
 job's local endpoint beside the file, so a search from another process goes through the same
 server instead of failing on the lock; a second process that cannot join gets a clear error,
-never a second writer on the file.
+never a second writer on the file. When the process serving the file exits, one that joined it
+serves the file itself (or joins whichever took it over) and repeats the call that failed:
+every call it makes is safe to repeat (upserts and deletes by id are idempotent).
 
 A collection records the operator's fingerprint in its properties and its description (Milvus
 Lite keeps only the first, older servers may keep only the second). Counts ask for ``Strong``
@@ -15,9 +17,12 @@ server's time tick (~200 ms).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
+import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -30,6 +35,7 @@ _ENDPOINT_SUFFIX = ".endpoint.json"
 _FINGERPRINT_KEY = "vtzoo.fingerprint"
 _RPC_TIMEOUT = 20.0  # seconds: a server that does not answer a write within this is gone
 _CONNECT_TIMEOUT = 10.0
+_TAKEOVER_TIMEOUT = 30.0  # seconds for an exiting Lite server's process to let go of the file
 
 
 def _pid_alive(pid: int) -> bool:
@@ -58,6 +64,7 @@ class MilvusIndex(VectorIndex):
         self._loaded: set[str] = set()
         self._dims: dict[str, int] = {}
         self._wrote = False  # since the last search: the next one must see those writes
+        self._joined: str | None = None  # the endpoint of another process serving our Lite file
         if is_local_uri(uri) and not create and not Path(uri).exists():
             raise VectorIndexError(f"index database {uri} does not exist (index some videos first: vtzoo index DIR --db {uri})")
         self.client = self._connect(token)
@@ -73,25 +80,50 @@ class MilvusIndex(VectorIndex):
                 return MilvusClient(uri=self.uri, token=token or "", timeout=_CONNECT_TIMEOUT)
             except Exception as exc:
                 raise VectorIndexError(f"cannot reach Milvus at {self.uri}: {_first_line(exc)}") from None
-        return MilvusClient(uri=self._local_endpoint())
-
-    def _local_endpoint(self) -> str:
-        """Start (or join) the Milvus Lite server of the local file ``self.uri``."""
         check_local_target(self.uri)
+        endpoint = self._local_endpoint()
+        if endpoint is None:
+            raise VectorIndexError(f"index database {self.uri} is locked by another process that does not share it; "
+                                   "wait for it to finish, or use a Milvus server URI for concurrent access")
+        return MilvusClient(uri=endpoint)
+
+    def _local_endpoint(self) -> str | None:
+        """Serve the local Lite file ``self.uri`` here, or join the process that serves it (None:
+        a process holds it without sharing it)."""
         path = Path(self.uri).resolve()
         try:
             from milvus_lite.server_manager import server_manager_instance
         except ImportError:
             raise VectorIndexError("a Milvus Lite database needs milvus-lite: pip install 'vtzoo[index]'") from None
-        endpoint = server_manager_instance.start_and_get_uri(str(path))
+        with _quiet(logging.getLogger("milvus_lite.server_manager")):  # a held lock is not an error here
+            endpoint = server_manager_instance.start_and_get_uri(str(path))
         if endpoint is not None:
             self._publish_endpoint(path, endpoint)
+            self._joined = None
             return endpoint
-        shared = self._read_endpoint(path)
-        if shared is None:
-            raise VectorIndexError(f"index database {self.uri} is locked by another process that does not share it; "
-                                   "wait for it to finish, or use a Milvus server URI for concurrent access")
-        return shared
+        self._joined = self._read_endpoint(path)
+        return self._joined
+
+    def _take_over(self) -> bool:
+        """The process whose Lite server we joined went away: serve the file here, or join the one
+        that took it over. False if this index did not join one, or nobody serves the file in time."""
+        from pymilvus import MilvusClient
+
+        gone = self._joined
+        if gone is None:
+            return False
+        deadline = time.monotonic() + _TAKEOVER_TIMEOUT
+        while time.monotonic() < deadline:
+            endpoint = self._local_endpoint()
+            if endpoint is not None and (self._joined is None or endpoint != gone):  # ours, or a new owner's
+                with contextlib.suppress(Exception):  # the old connection is dead already
+                    self.client.close()
+                self.client = MilvusClient(uri=endpoint)
+                self._loaded.clear()
+                return True
+            self._joined = gone  # still the old owner's: it has not let go of the file yet
+            time.sleep(0.2)
+        return False
 
     @staticmethod
     def _publish_endpoint(path: Path, endpoint: str) -> None:
@@ -117,7 +149,17 @@ class MilvusIndex(VectorIndex):
         return data["uri"] if _pid_alive(int(data.get("pid", -1))) else None
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """One client call; a server that stopped answering becomes :class:`IndexUnavailable`."""
+        """One client call; a server that stopped answering becomes :class:`IndexUnavailable`,
+        unless it was another process's Lite server and this process could take over the file."""
+        with self._lock:
+            try:
+                return self._call_once(method, *args, **kwargs)
+            except IndexUnavailable:
+                if not self._take_over():
+                    raise
+                return self._call_once(method, *args, **kwargs)
+
+    def _call_once(self, method: str, *args: Any, **kwargs: Any) -> Any:
         from pymilvus.exceptions import MilvusException, MilvusUnavailableException
 
         with self._lock:
@@ -135,6 +177,10 @@ class MilvusIndex(VectorIndex):
             self.client.close()
 
     # -- collections --------------------------------------------------------------------------
+    def vector(self, collection: str, row_id: str) -> list[float] | None:
+        rows = self._call("get", collection, ids=[row_id], output_fields=["vector"])
+        return list(rows[0]["vector"]) if rows else None
+
     def list_collections(self) -> list[str]:
         return list(self._call("list_collections"))
 
@@ -258,3 +304,12 @@ def _looks_unavailable(exc: BaseException) -> bool:
     text = str(exc).lower()
     return any(word in text for word in ("unavailable", "deadline", "connection refused", "failed to connect",
                                          "timeout", "socket closed", "channel"))
+
+
+@contextlib.contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    previous, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = previous

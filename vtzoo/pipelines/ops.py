@@ -131,7 +131,7 @@ def accepted_params(name: str) -> tuple[str, ...] | None:
     cls = get_operator_class(operator)
     # the method's first argument is the row's value, not a param
     method = [n for n in inspect.signature(getattr(cls, task)).parameters if n != "self"][1:]
-    return tuple(OPERATOR_PARAMS) + cls.option_fields() + cls.config_fields() + tuple(method)
+    return tuple(dict.fromkeys(OPERATOR_PARAMS + cls.option_fields() + cls.config_fields() + tuple(method)))
 
 
 def _builtin_params(factory: Callable[..., PipelineOp]) -> tuple[str, ...]:
@@ -291,8 +291,8 @@ def _consumer_of(step: Step, context: OpContext) -> Step | None:
 
 @pipeline_op("video.frames")
 def _video_frames(context: OpContext, step: Step) -> PipelineOp:
-    """path -> a lazy iterator of its frames (RGB numpy arrays), decoded one at a time: what a
-    streaming model consumes in constant memory however long the video."""
+    """path -> a lazy iterator of its upright frames (RGB numpy arrays), decoded one at a time:
+    what a streaming model consumes in constant memory however long the video."""
     import av
 
     def frames(path: Any) -> Iterator[Any]:
@@ -308,9 +308,33 @@ def _video_frames(context: OpContext, step: Step) -> PipelineOp:
 
 
 def _decoded(container: Any) -> Iterator[Any]:
+    from vtzoo.video.orientation import upright_rgb
+
     with container:
         for frame in container.decode(video=0):
-            yield frame.to_ndarray(format="rgb24")
+            yield upright_rgb(frame)
+
+
+@pipeline_op("video.frame_times")
+def _video_frame_times(context: OpContext, step: Step) -> PipelineOp:
+    """(path, start_frame, end_frame) -> (start, end) in seconds: ``[start, end)`` frame numbers
+    (what a streaming model reports) as the times every other step uses. ``end`` past the last
+    frame is the video's duration."""
+    from functools import lru_cache
+
+    from vtzoo.video import frame_times
+
+    times = lru_cache(maxsize=8)(frame_times)  # one index per video, not one per window
+
+    def seconds(path: Any, start_frame: int, end_frame: int) -> tuple[float, float]:
+        timestamps, duration = times(path)
+
+        def at(frame: int) -> float:
+            return round(float(timestamps[frame]) if frame < len(timestamps) else duration, 6)
+
+        return at(int(start_frame)), at(int(end_frame))
+
+    return CallableOp(seconds, {})
 
 
 @pipeline_op("video.windows")

@@ -32,7 +32,8 @@ from tqdm.auto import tqdm
 
 from vtzoo.errors import VtzooError
 from vtzoo.pipelines.engine import (
-    Engine, Failure, RunAborted, RunResult, apply_batch, is_fatal, record_outcome, step_outputs,
+    Engine, Failure, RunAborted, RunResult, abort_message, apply_batch, describe_input, finish_ops, is_fatal,
+    record_outcome, step_outputs,
 )
 from vtzoo.pipelines.index import DEFAULT_DB, is_server_uri
 from vtzoo.pipelines.jobstore import JobStore
@@ -215,7 +216,7 @@ class RayRunner:
         keys, labels, todo = {}, {}, []
         for index, item in enumerate(items):
             values = engine.input_values(item, index)
-            labels[index] = engine.input_label(values)
+            labels[index] = describe_input(index, values)
             keys[index] = engine.item_key(values, job_store) if job_store is not None else str(index)
             stored = job_store.get(keys[index]) if job_store is not None else None
             if stored is not None:
@@ -234,7 +235,7 @@ class RayRunner:
             shares[record.index] = shares.get(record.index, Fraction(0)) + record.share
             if record.error is not None:
                 failures.setdefault(record.index, []).append(
-                    Failure(record.index, labels[record.index], record.step or "", record.error))
+                    Failure(record.index, keys[record.index], record.step or "", record.error, labels[record.index]))
             elif not record.dropped:
                 by_index.setdefault(record.index, []).append((record.part, {c: record.values[c] for c in spec.outputs}))
             if shares[record.index] == 1:
@@ -245,6 +246,7 @@ class RayRunner:
                     record_outcome(job_store, keys[record.index], rows, failures.pop(record.index, []))
                 bar.update(1)
 
+        aborted = False
         try:
             if todo:
                 for batch in self.dataset(ray, todo, spec).iter_batches(batch_size=None, batch_format="numpy"):
@@ -258,15 +260,12 @@ class RayRunner:
                         absorb(record)
         except Exception as exc:
             cause = _root_cause(exc)
-            message = f"{type(cause).__name__}: {cause}"
-            done = len(finished)
-            raise RunAborted(f"the Ray run stopped: {message}; {done} input(s) finished"
-                             f"{' and recorded' if job_store else ''}, the others were not: run the same job again "
-                             "to compute them") from None
+            aborted = True
+            raise RunAborted(abort_message(f"the Ray run stopped: {type(cause).__name__}: {cause}", len(finished),
+                                           len(keys), job_store is not None)) from None
         finally:
             bar.close()
-            for step in driver_steps:
-                engine.op(step).finish()
+            finish_ops([engine.op(step) for step in driver_steps], aborting=aborted)
         result.rows = [row for index in sorted(finished) for row in finished[index]]
         result.failures.sort(key=lambda f: f.index)
         return result

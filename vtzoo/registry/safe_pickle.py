@@ -9,6 +9,11 @@ refused with an error naming the file and the class.
 
 Only names on :data:`INERT_GLOBALS`, or of the modules in :data:`INERT_MODULES`, are ever stood
 in for; the module of a pickled class is never imported.
+
+numpy arrays of numbers are rebuilt for real (:data:`ARRAY_GLOBALS`: numpy's own array
+reconstructor, ``ndarray`` and ``dtype``, which only ever hold raw bytes) and come back as
+tensors: some releases pickle their parameters as numpy arrays (torchvggish's
+``vggish_pca_params-970ea276.pth``, a dict of two arrays). Arrays of Python objects are dropped.
 """
 
 from __future__ import annotations
@@ -76,6 +81,32 @@ INERT_GLOBALS: tuple[str, ...] = (
 # collections and numpy pieces those objects hold. Their classes get stand-ins too; the modules
 # are never imported.
 INERT_MODULES: tuple[str, ...] = ("omegaconf", "fairseq", "typing", "enum", "collections", "numpy")
+
+
+def _array_globals() -> dict[str, Any]:
+    """Pickle names (numpy 1 and 2 spell the module differently) -> the real numpy objects."""
+    import numpy as np
+
+    try:
+        reconstruct = np._core.multiarray._reconstruct
+    except AttributeError:  # numpy 1
+        reconstruct = np.core.multiarray._reconstruct
+    return {
+        "numpy.core.multiarray._reconstruct": reconstruct,
+        "numpy._core.multiarray._reconstruct": reconstruct,
+        "numpy.ndarray": np.ndarray,
+        "numpy.dtype": np.dtype,
+    }
+
+
+ARRAY_GLOBALS = tuple(sorted(_array_globals()))
+
+
+def _numeric_dtype_classes() -> list[type]:
+    """numpy's dtype classes of booleans and numbers (``numpy.dtypes.Float64DType``, ...)."""
+    import numpy as np
+
+    return sorted({type(np.dtype(code)) for code in "?bBhHiIlLqQefdgFDG"}, key=lambda cls: cls.__name__)
 
 
 def is_inert(name: str) -> bool:
@@ -179,7 +210,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             raise _refusal(path, unknown) if unknown else _error(
                 f"checkpoint {path} could not be read with torch.load(weights_only=True): {_cause(first)}"
             )
-        allowed = [(_STAND_INS.get(n) or _stand_in(n), n) for n in sorted(names | set(_STAND_INS))]
+        arrays = _array_globals()
+        allowed = [(arrays.get(n) or _STAND_INS.get(n) or _stand_in(n), n) for n in sorted(names | set(_STAND_INS))]
+        allowed += _numeric_dtype_classes()  # what numpy.dtype(...) builds: checked by torch too
         with _LOCK, torch.serialization.safe_globals(allowed):
             try:
                 return torch.load(str(path), map_location=map_location, weights_only=True)
@@ -199,9 +232,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def strip_inert(obj: Any) -> Any:
-    """Keep tensors and plain containers/scalars; drop stand-ins (and anything else)."""
+    """Keep tensors and plain containers/scalars (numeric numpy arrays become tensors); drop
+    stand-ins (and anything else)."""
     if isinstance(obj, torch.Tensor) or obj is None or isinstance(obj, (str, bytes, int, float, bool)):
         return obj
+    if _numeric_array(obj):
+        return torch.from_numpy(obj.copy())
     if isinstance(obj, Mapping):
         return {k: strip_inert(v) for k, v in obj.items() if not _dropped(v)}
     if isinstance(obj, (list, tuple)):
@@ -210,9 +246,16 @@ def strip_inert(obj: Any) -> Any:
     return None
 
 
+def _numeric_array(value: Any) -> bool:
+    import numpy as np
+
+    return isinstance(value, np.ndarray) and value.dtype.kind in "biufc"
+
+
 def _dropped(value: Any) -> bool:
-    return isinstance(value, InertObject) or not isinstance(
-        value, (torch.Tensor, Mapping, list, tuple, str, bytes, int, float, bool, type(None))
+    return isinstance(value, InertObject) or not (
+        isinstance(value, (torch.Tensor, Mapping, list, tuple, str, bytes, int, float, bool, type(None)))
+        or _numeric_array(value)
     )
 
 

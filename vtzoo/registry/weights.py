@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import torch
 
 from vtzoo.registry.cards import WeightCard
+from vtzoo.registry.recognise import recognise
 from vtzoo.registry.safe_pickle import load_checkpoint_tensors
 # The errors (vtzoo.registry.errors) and the Hub client (vtzoo.registry.hub) are re-exported
 # here, where users meet them.
@@ -108,13 +109,18 @@ def read_state_dict(path: str | Path) -> StateDict:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"checkpoint {path} does not exist")
+    problem = not_a_checkpoint(path)
+    if problem:
+        raise WeightsError(f"checkpoint {path}: {problem}")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         try:
             return load_file(str(path))
         except Exception as exc:
-            raise WeightsError(f"checkpoint {path} is not a readable safetensors file: {exc}") from None
+            raise WeightsError(
+                f"checkpoint {path}: a truncated or corrupt safetensors file ({exc}); download it again"
+            ) from None
     # the originals' training scripts also write numbered files such as pytorch_model.bin.4
     numbered = path.suffix[1:].isdigit() and len(path.suffixes) > 1 and path.suffixes[-2] in _CHECKPOINT_SUFFIXES
     if path.suffix in _CHECKPOINT_SUFFIXES or numbered:
@@ -124,6 +130,25 @@ def read_state_dict(path: str | Path) -> StateDict:
     raise WeightsError(
         f"checkpoint {path}: unknown file type {path.suffix!r} (use .safetensors, or .pth/.pt/.bin/.tar/.ckpt)"
     )
+
+
+# What a failed download leaves behind instead of the weights: (first bytes, lower-cased) -> why.
+_NOT_WEIGHTS = (
+    ((b"<!doctype html", b"<html", b"<head"), "this file is an HTML page, not a checkpoint: was the download redirected?"),
+    ((b"<?xml",), "this file is an XML document (a storage error page?), not a checkpoint: was the download refused?"),
+    ((b"version https://git-lfs",), "this file is a Git LFS pointer, not the weights: fetch them with `git lfs pull`"),
+    ((b"{",), "this file is JSON text, not a checkpoint (a config file or an error response?)"),
+)
+
+
+def not_a_checkpoint(path: Path) -> str | None:
+    """Why ``path`` cannot be weights at all (empty, a web page, an LFS pointer), judged from its
+    first bytes; None when it may be."""
+    if path.stat().st_size == 0:
+        return "the file is empty (0 bytes): was the download interrupted?"
+    with path.open("rb") as handle:
+        head = handle.read(256).lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return next((why for starts, why in _NOT_WEIGHTS if head.startswith(starts)), None)
 
 
 def unwrap_state_dict(obj: Any, path: str | Path) -> StateDict:
@@ -198,8 +223,11 @@ def resolve_weights(spec: Any, card: WeightCard | None) -> ResolvedWeights:
         raise WeightsError(f"weights {spec!r}: expected None, 'random', a card name, hf://..., a folder, a file or a list of files")
     path = Path(spec)
     if path.is_dir():
-        return _resolve_folder(path, card, origin=str(path))
+        return _resolve_local_folder(path)
     if path.is_file():
+        problem = not_a_checkpoint(path)  # before any model is built for it
+        if problem:
+            raise WeightsError(f"checkpoint {path}: {problem}")
         return ResolvedWeights(kind="checkpoint", files=[path], format=None, origin=str(path))
     return _resolve_card_name(str(spec))
 
@@ -268,6 +296,17 @@ def _weight_files(paths: Sequence[Path]) -> list[Path]:
     # prefer safetensors when a repo ships both formats of the same weights
     safes = [p for p in weight_files if p.suffix == ".safetensors"]
     return safes or weight_files
+
+
+def _resolve_local_folder(folder: Path) -> ResolvedWeights:
+    """A folder the user named: vtzoo's own (config.json + model.safetensors), or checkpoint files
+    whose format is detected (the card's format describes its Hub files, not this folder)."""
+    if (folder / WEIGHTS_NAME).is_file() and not (folder / CONFIG_NAME).is_file():
+        raise WeightsError(
+            f"weights {folder}: the folder has {WEIGHTS_NAME} but no {CONFIG_NAME} (a folder written by "
+            f"save_pretrained has both); to read the file as a checkpoint, pass {folder / WEIGHTS_NAME} itself"
+        )
+    return _resolve_folder(folder, None, origin=str(folder))
 
 
 def _resolve_folder(
@@ -467,6 +506,12 @@ def _load_detected(family, model, config, state_dict, converters, resolved, stri
     else:
         resolved.format = VTZOO_FORMAT
         return resolved
+    recognised = recognise(state_dict, resolved.files)
+    if recognised is not None and family not in recognised.family.models:
+        raise WeightsError(
+            f"checkpoint {resolved.origin}: {recognised.describe()}, not a {family} one: load it with the "
+            f"{recognised.family.operator} operator"
+        )
     sample = ", ".join(sorted(state_dict)[:5])
     raise WeightsError(
         f"weights {resolved.origin} do not look like a {family} checkpoint (first keys: {sample}).\n"

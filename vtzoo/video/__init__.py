@@ -19,8 +19,9 @@ from vtzoo.video.backends import (
     available_backends,
     register_backend,
 )
+from vtzoo.video.discovery import Discovery, discover_videos
 from vtzoo.video.errors import VideoDecodeError
-from vtzoo.video.loader import VideoClip, load_video, probe_video, sampling_from_card, stack_clips
+from vtzoo.video.loader import VideoClip, frame_times, load_video, probe_video, sampling_from_card, stack_clips
 from vtzoo.video.preprocess import Preprocess
 from vtzoo.video.spec import VideoInputSpec
 
@@ -28,6 +29,7 @@ __all__ = [
     "ArrayBackend",
     "BACKEND_ENV_VAR",
     "DecordBackend",
+    "Discovery",
     "Preprocess",
     "PyAVBackend",
     "VideoBackend",
@@ -36,6 +38,8 @@ __all__ = [
     "VideoInputSpec",
     "VideoInfo",
     "available_backends",
+    "discover_videos",
+    "frame_times",
     "load_video",
     "probe_video",
     "register_backend",

@@ -67,6 +67,7 @@ class ArrayBackend:
     """Serves frames from memory; ``source_fps`` (if known) gives them a time axis."""
 
     name = "array"
+    rotation = 0  # decoded frames are taken as upright
 
     def __init__(self, frames: np.ndarray | torch.Tensor, source_fps: float | None = None):
         self.label = ARRAY_LABEL

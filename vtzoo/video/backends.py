@@ -24,6 +24,8 @@ import numpy as np
 import torch
 
 from vtzoo.video.errors import VideoDecodeError
+from vtzoo.video.native_output import capture as capture_native_output
+from vtzoo.video.orientation import probe_orientation, turn, upright_rgb
 
 BACKEND_ENV_VAR = "VTZOO_VIDEO_BACKEND"
 
@@ -35,9 +37,10 @@ class VideoInfo:
     num_frames: int
     fps: float  # average frame rate of the stream
     duration: float  # seconds: start of the last frame + one average frame interval
-    width: int
+    width: int  # of the upright frames (display rotation applied)
     height: int
     backend: str
+    rotation: int = 0  # counter-clockwise degrees the backend turns the stored frames
 
 
 @runtime_checkable
@@ -45,6 +48,7 @@ class VideoBackend(Protocol):
     """One opened video. Implementations decode only the frames :meth:`read` is asked for."""
 
     name: str
+    rotation: int  # counter-clockwise degrees applied to the stored frames (display matrix)
 
     def probe(self) -> VideoInfo:
         """Stream facts (frame count, fps, duration, size); decodes nothing."""
@@ -53,7 +57,7 @@ class VideoBackend(Protocol):
         """float64 (num_frames,): presentation time of each frame in seconds, the first at 0."""
 
     def read(self, indices: Sequence[int]) -> torch.Tensor:
-        """uint8 (len(indices), 3, H, W) RGB frames in the order of ``indices`` (repeats allowed)."""
+        """uint8 (len(indices), 3, H, W) upright RGB frames in the order of ``indices`` (repeats allowed)."""
 
     def close(self) -> None:
         """Release the file / decoder."""
@@ -107,7 +111,7 @@ def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, VideoDecodeError):
         return exc.reason
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    text = re.sub(r"^\[[\d:]+\]\s*\S+:\d+:\s*", "", text)  # "[06:17:17] src/x.cc:486: " prefix
+    text = re.sub(r"^(\[[\d:]+\]\s*\S+:\d+:\s*)+", "", text)  # "[06:17:17] src/x.cc:486: " prefixes
     if len(text) > 300:
         text = text[:297] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -155,6 +159,9 @@ def sniff_container(source: "str | bytes") -> str:
 # decord silently returns wrong frames for MPEG-TS and for AVI with B-frames (it seeks on
 # decode timestamps), and rejects raw streams: those go to PyAV.
 DECORD_CONTAINERS = frozenset({"mp4", "matroska", "flv"})
+# Containers whose display rotation decord 0.6 applies itself (its FFmpeg reads the MP4 matrix);
+# frames from the others come out as stored and are turned here.
+DECORD_ROTATES = frozenset({"mp4"})
 
 
 class DecordBackend:
@@ -173,43 +180,65 @@ class DecordBackend:
         container = sniff_container(source)
         if container not in DECORD_CONTAINERS:
             raise VideoDecodeError(label, "decord seeks unreliably in this container (not MP4/MOV, Matroska/WebM or FLV)")
-        self._reader = decord.VideoReader(_file_like(source), ctx=decord.cpu(0))
-        self._num_frames = len(self._reader)
-        self._size: tuple[int, int] | None = None
-        if self._num_frames <= 0:
-            raise VideoDecodeError(label, "the video stream has no frames")
+        # what decord and its FFmpeg print about this file, from opening to closing (decord's
+        # decoding thread may print after a call returns)
+        self._capture = capture_native_output(label)
+        self._reader = None
+        try:
+            self._reader = self._native(decord.VideoReader, _file_like(source), ctx=decord.cpu(0))
+            self._num_frames = self._native(len, self._reader)
+            if self._num_frames <= 0:
+                raise VideoDecodeError(label, "the video stream has no frames")
+            # decord exposes neither the frame size nor the display matrix: PyAV reads both
+            self._orientation = probe_orientation(source, label)
+        except BaseException:
+            self.close()
+            raise
+        self.rotation = self._orientation.rotation
+        self._turn = 0 if container in DECORD_ROTATES else self.rotation
 
     def probe(self) -> VideoInfo:
-        height, width = self._frame_size()
-        fps = float(self._reader.get_avg_fps())
-        return VideoInfo(self._num_frames, fps, _duration(self.timestamps(), fps), width, height, self.name)
-
-    def _frame_size(self) -> tuple[int, int]:
-        # decord exposes no width/height: decode the first frame once and remember its shape.
-        if self._size is None:
-            shape = self._reader[0].shape
-            self._size = (int(shape[0]), int(shape[1]))
-        return self._size
+        fps = float(self._native(self._reader.get_avg_fps))
+        width, height = self._orientation.width, self._orientation.height
+        return VideoInfo(self._num_frames, fps, _duration(self.timestamps(), fps), width, height, self.name, self.rotation)
 
     def timestamps(self) -> np.ndarray:
-        starts = np.asarray(self._reader.get_frame_timestamp(np.arange(self._num_frames)), dtype=np.float64)[:, 0]
+        stamps = self._native(self._reader.get_frame_timestamp, np.arange(self._num_frames))
+        starts = np.asarray(stamps, dtype=np.float64)[:, 0]
         return starts - starts[0]
 
     def read(self, indices: Sequence[int]) -> torch.Tensor:
         unique = _check_range(indices, self._num_frames, self.label)
-        decoded = self._reader.get_batch(unique).asnumpy()
-        if decoded.shape[0] != len(unique):
-            raise VideoDecodeError(self.label, f"decord returned {decoded.shape[0]} of {len(unique)} frames")
+        decoded = turn(self._native(self._reader.get_batch, unique).asnumpy(), self._turn, axes=(1, 2))
+        expected = (len(unique), self._orientation.height, self._orientation.width, 3)
+        if decoded.shape != expected:  # decord 0.6 garbles some frame widths instead of failing
+            raise VideoDecodeError(self.label, f"decord returned frames of shape {decoded.shape}, expected {expected}")
         return _hwc_to_tchw(_gather(unique, decoded, indices))
 
+    @property
+    def decoder_messages(self) -> list[str]:
+        """What decord's FFmpeg printed about this file so far (concealed errors, ...)."""
+        return self._capture.messages()
+
+    def _native(self, call: Callable, *args, **kwargs):
+        """A decord call; its failure's reason includes what the decoder printed."""
+        try:
+            return call(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001  re-raised as the file's decode error
+            reason = describe_failure(exc)
+        said = self._capture.summary()
+        raise VideoDecodeError(self.label, reason + (f" (decoder: {said})" if said else ""))
+
     def close(self) -> None:
+        # dropping the reader stops decord's decoding thread, which may still print: captured too
         self._reader = None
+        self._capture.close()
 
 
 # ------------------------------------------------------------------------------------ PyAV ----
 def _frame_to_rgb(frame) -> np.ndarray:
-    """Convert one decoded frame to (H, W, 3) uint8 RGB. Only frames that are kept get here."""
-    return frame.to_ndarray(format="rgb24")
+    """Convert one decoded frame to upright (H, W, 3) uint8 RGB. Only frames that are kept get here."""
+    return upright_rgb(frame)
 
 
 class _SeekMissed(Exception):
@@ -242,6 +271,9 @@ class PyAVBackend:
         # inputs (raw streams).
         self._container = self._open()
         self._stream = self._container.streams.video[0]
+        # frames are turned one by one (the matrix comes with each); this is the first one's turn
+        self._orientation = probe_orientation(source, label)
+        self.rotation = self._orientation.rotation
 
     def _open(self):
         import av
@@ -284,8 +316,8 @@ class PyAVBackend:
 
     def probe(self) -> VideoInfo:
         fps = self._fps()
-        width, height = self._stream.codec_context.width, self._stream.codec_context.height
-        return VideoInfo(self._num_frames, fps, _duration(self.timestamps(), fps), width, height, self.name)
+        width, height = self._orientation.width, self._orientation.height
+        return VideoInfo(self._num_frames, fps, _duration(self.timestamps(), fps), width, height, self.name, self.rotation)
 
     def timestamps(self) -> np.ndarray:
         if self._frame_pts is None:  # no timestamps in the stream: assume a constant rate

@@ -13,6 +13,7 @@ import torch
 from vtzoo.video.arrays import ARRAY_LABEL, ArrayBackend, is_decoded_frames
 from vtzoo.video.backends import VideoBackend, VideoInfo, backend_chain, describe_failure, open_backend
 from vtzoo.video.errors import VideoDecodeError
+from vtzoo.video.native_output import summarise
 from vtzoo.video.preprocess import Preprocess
 from vtzoo.video.sampling import (
     SamplingError,
@@ -35,7 +36,8 @@ class VideoClip:
     a frame sampled twice appears twice). ``fps``/``duration``/``num_source_frames`` describe
     the source video (``fps`` is its average rate, not the sampling rate). ``backend`` is the
     decoder that produced the frames; ``fallback`` maps each backend tried before it to the
-    reason it failed.
+    reason it failed. ``rotation`` is the display rotation applied (counter-clockwise degrees:
+    0, 90, 180 or 270), so the frames are upright whatever the backend.
     """
 
     frames: torch.Tensor
@@ -50,6 +52,8 @@ class VideoClip:
     sampling: dict[str, Any] = field(default_factory=dict)
     preprocess: dict[str, Any] | None = None
     fallback: dict[str, str] = field(default_factory=dict)
+    rotation: int = 0
+    decoder_messages: str = ""  # what the decoder reported while producing the frames (concealed errors)
 
     def __len__(self) -> int:
         return self.frames.shape[0]
@@ -67,7 +71,8 @@ class VideoClip:
             "sampling": dict(self.sampling),
             "preprocess": self.preprocess,
             "fallback": dict(self.fallback),
-            "rotation": getattr(self, "rotation", 0),
+            "rotation": self.rotation,
+            "decoder_messages": self.decoder_messages,
         }
 
 
@@ -247,23 +252,24 @@ def load_video(
     request.validate()
     label, data = _resolve_source(source)
 
-    def sample_and_read(decoder: VideoBackend) -> tuple[VideoInfo, np.ndarray, list[int], torch.Tensor]:
+    def sample_and_read(decoder: VideoBackend) -> tuple[VideoInfo, np.ndarray, list[int], torch.Tensor, str]:
         info = decoder.probe()
         timestamps = decoder.timestamps()
         chosen = request.choose(info, timestamps)
-        return info, timestamps, chosen, decoder.read(chosen)
+        frames = decoder.read(chosen)
+        return info, timestamps, chosen, frames, summarise(getattr(decoder, "decoder_messages", []))
 
     if data is None:
         if (fps is not None or start is not None or end is not None) and not source_fps:
             raise ValueError("sampling decoded frames by time (fps, start, end) needs source_fps")
         decoder = ArrayBackend(source, source_fps)
         try:
-            info, timestamps, chosen, raw = sample_and_read(decoder)
+            info, timestamps, chosen, raw, said = sample_and_read(decoder)
         except SamplingError as exc:
             raise VideoDecodeError(label, str(exc)) from exc
         used, fallback = decoder.name, {}
     else:
-        (info, timestamps, chosen, raw), used, fallback = _decode_with_fallback(label, data, backend, sample_and_read)
+        (info, timestamps, chosen, raw, said), used, fallback = _decode_with_fallback(label, data, backend, sample_and_read)
 
     frames = (preprocess or Preprocess())(raw)
     real = frames.shape[0]
@@ -285,6 +291,8 @@ def load_video(
         sampling=request.record(),
         preprocess=None if preprocess is None else dataclasses.asdict(preprocess),
         fallback=fallback,
+        rotation=info.rotation,
+        decoder_messages=said,
     )
 
 
@@ -295,6 +303,17 @@ def probe_video(source: Any, *, backend: str | None = None, source_fps: float | 
         return ArrayBackend(source, source_fps).probe()
     info, _, _ = _decode_with_fallback(label, data, backend, lambda decoder: decoder.probe())
     return info
+
+
+def frame_times(source: Any, *, backend: str | None = None) -> tuple[np.ndarray, float]:
+    """Presentation time (seconds from the first frame) of every frame, and the duration."""
+    label, data = _resolve_source(source)
+    if data is None:
+        raise ValueError("frame_times needs a video file or its bytes")
+    (timestamps, info), _, _ = _decode_with_fallback(
+        label, data, backend, lambda decoder: (decoder.timestamps(), decoder.probe())
+    )
+    return timestamps, info.duration
 
 
 def stack_clips(clips: Sequence[VideoClip], pad_to: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:

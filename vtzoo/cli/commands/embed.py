@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from vtzoo.cli.common import (
@@ -11,17 +10,20 @@ from vtzoo.cli.common import (
     EXIT_OK,
     EXIT_PARTIAL,
     add_operator_args,
+    check_output,
     create_operator,
+    parse_config,
     report_failures,
 )
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from safetensors.torch import save_file
-
     from vtzoo.batching import embed_videos
     from vtzoo.embeddings import Embeddings
+    from vtzoo.exports import check_export_path, write_embeddings
 
+    check_output(args.output)
+    check_export_path(args.output)
     op = create_operator(args)
     result = embed_videos(op, args.videos, batch_size=args.batch_size, progress=not args.quiet)
     report_failures(result.failures)
@@ -30,20 +32,33 @@ def cmd_embed(args: argparse.Namespace) -> int:
         print("vtzoo embed: no video could be embedded", file=sys.stderr)
         return EXIT_FAILED
     merged = Embeddings.concat([result.embeddings[v] for v in done])
-    tensors = {"pooled": merged.pooled.contiguous()}
-    if merged.tokens is not None:
-        tensors["tokens"] = merged.tokens.contiguous()
-        tensors["mask"] = merged.mask.contiguous()
-    metadata = {"operator": op.name, "variant": op.card.variant if op.card else "", "videos": json.dumps(done)}
-    save_file(tensors, args.output, metadata=metadata)
+    write_embeddings(args.output, done, merged, made_by(op, args))
     print(f"wrote {len(done)} embeddings ({tuple(merged.pooled.shape)}) to {args.output}")
     return EXIT_PARTIAL if result.failures else EXIT_OK
 
 
+def made_by(op, args: argparse.Namespace) -> dict:
+    """What an embeddings file records about the operator that made it."""
+    import vtzoo
+
+    card = op.card
+    return {
+        "operator": op.name,
+        "variant": op.variant,
+        "weights": args.weights or (f"card {card.name}" if card is not None else None),
+        "seed": op.options.seed,
+        "precision": op.precision,
+        "fingerprint": op.fingerprint,
+        "config": parse_config(args.config),
+        "vtzoo": vtzoo.__version__,
+    }
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("embed", help="embed videos into a .safetensors file")
+    p = sub.add_parser("embed", help="embed videos into a file (.safetensors, .npy, .npz, .parquet or .jsonl)")
     p.add_argument("videos", nargs="+")
-    p.add_argument("-o", "--output", default="embeddings.safetensors")
+    p.add_argument("-o", "--output", default="embeddings.safetensors",
+                   help="the format follows the suffix: .safetensors, .npy (+ .npy.json), .npz, .parquet, .jsonl")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_operator_args(p)

@@ -17,6 +17,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for failure in report.failures:
         print(f"vtzoo: failed: {failure}", file=sys.stderr)
     print(json.dumps(report.metrics, indent=2))
+    if args.html:
+        from vtzoo.serve.report import eval_report, write_report
+        from vtzoo.serve.thumbnails import ThumbnailCache, default_root
+
+        html = eval_report(report, ThumbnailCache(args.thumbs_dir or default_root(None)), name=args.pipeline)
+        print(f"report: {write_report(args.html, html)}", file=sys.stderr)
     return EXIT_PARTIAL if report.failures else EXIT_OK
 
 
@@ -25,5 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pipeline", default="text_video_index", help="spec whose embed_video step embeds the videos")
     p.add_argument("--dataset", required=True, help="DIR with videos/ and captions.json or captions.csv")
     p.add_argument("--set", action="append", default=[], metavar="STEP.KEY=VALUE")
+    p.add_argument("--html", default=None, metavar="REPORT.html",
+                   help="also write per-query ranks, the worst queries with their top hits and R@K bars as one HTML file")
+    p.add_argument("--thumbs-dir", default=None, help="thumbnail cache (default: $VTZOO_CACHE/thumbs)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_eval)

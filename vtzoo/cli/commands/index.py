@@ -5,18 +5,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vtzoo.cli.common import EXIT_OK, EXIT_PARTIAL, load_pipeline, report_run
+from vtzoo.cli.common import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, load_pipeline, report_not_videos, report_run
 
 EXIT_USAGE = 2
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from vtzoo.errors import VtzooError
-    from vtzoo.folder_search import find_videos
+    from vtzoo.errors import UsageError, VtzooError
     from vtzoo.pipelines.engine import RunAborted
+    from vtzoo.video.discovery import discover_videos
 
     try:  # everything that can be checked before decoding a single video
-        videos = [str(p) for p in find_videos(args.directory)]
+        discovery = discover_videos(args.directory)
+        report_not_videos(discovery.skipped, "indexed")
+        if not discovery.videos:
+            raise UsageError(f"no video in {args.directory} ({len(discovery.skipped)} file(s) looked at, "
+                             "none holds a video stream)")
+        videos = [str(p) for p in discovery.videos]
         pipe = load_pipeline(args.pipeline, args.set, db=args.db)
         pipe._ready_engine().prepare()  # models built, database reached, folder writable
     except (VtzooError, FileNotFoundError) as exc:
@@ -30,6 +35,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"vtzoo index: error: {exc}", file=sys.stderr)
         return EXIT_PARTIAL
     report_run(result)
+    if not result.rows:
+        print(f"vtzoo index: nothing was indexed: the {len(videos)} video(s) failed", file=sys.stderr)
+        return EXIT_FAILED
     print(f"indexed {len(result.rows)} item(s) from {len(videos)} video(s) into {args.db or 'the spec database'}"
           f"{f' ({result.resumed} already done)' if result.resumed else ''}")
     return EXIT_PARTIAL if result.failures else EXIT_OK

@@ -57,10 +57,8 @@ def regenerate_weights(recipe: dict[str, Any], shapes: dict[str, torch.Size]) ->
 
 
 def _original_weights(case: GoldenCase, model) -> dict[str, torch.Tensor]:
-    if case.config["golden"].get("weights") == "weights_recipe":
-        shapes = {k: v.shape for k, v in model.state_dict().items()}
-        return regenerate_weights(case.config["weights_recipe"], shapes)
-    return as_float32(case.original_state_dict())
+    shapes = {k: v.shape for k, v in model.state_dict().items()}
+    return as_float32(case.original_state_dict(regenerate=lambda recipe: regenerate_weights(recipe, shapes)))
 
 
 def _whole_clip(model, video: torch.Tensor, prefix: str, wanted: set[str]) -> dict[str, torch.Tensor]:

@@ -16,7 +16,14 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from vtzoo.operators.base import VIDEO_EMBEDDING, Embeddings, InputError, Operator, OperatorOptions, VideoInput
+from vtzoo.operators.base import (
+    VIDEO_EMBEDDING,
+    Embeddings,
+    InputError,
+    Operator,
+    OperatorOptions,
+    VideoInput,
+)
 from vtzoo.operators.mdmmt.collate import ExpertSequence
 
 

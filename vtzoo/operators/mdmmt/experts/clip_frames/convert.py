@@ -10,7 +10,10 @@ from typing import Any, Mapping
 
 import torch
 
-from vtzoo.backbones.clip import convert_openai_clip_state_dict, convert_transformers_clip_state_dict
+from vtzoo.backbones.clip import (
+    convert_openai_clip_state_dict,
+    convert_transformers_clip_state_dict,
+)
 
 PREFIX = "towers."
 

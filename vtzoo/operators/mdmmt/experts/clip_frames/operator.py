@@ -16,7 +16,12 @@ import numpy as np
 from vtzoo.operators.base import input_provenance, item_source
 from vtzoo.operators.mdmmt.collate import ExpertSequence
 from vtzoo.operators.mdmmt.experts.clip_frames.model import ClipFramesModel
-from vtzoo.operators.mdmmt.experts.expert import ExpertOperator, FrameExpertOptions, is_decoded, segment_timings
+from vtzoo.operators.mdmmt.experts.expert import (
+    ExpertOperator,
+    FrameExpertOptions,
+    is_decoded,
+    segment_timings,
+)
 from vtzoo.registry.operators import register_operator
 
 

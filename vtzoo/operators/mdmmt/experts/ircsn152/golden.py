@@ -1,6 +1,7 @@
 """Golden parity runner for irCSN-152 (VMZ): every stage, the pooled feature and the logits.
 
-The case regenerates its weights from config.json's ``weights_recipe`` (see ``experts/recipe.py``).
+The case regenerates its weights from config.json's ``weights_recipe`` (``vtzoo.registry.recipes``),
+with any tensors of ``original_state_dict.safetensors`` beside them.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ from typing import Any
 import torch
 
 from vtzoo.operators.mdmmt.experts.ircsn152.convert import CONVERTERS
-from vtzoo.operators.mdmmt.experts.ircsn152.model import MEAN, STD, IrCsnConfig, IrCsnModel
-from vtzoo.operators.mdmmt.experts.recipe import case_weights
+from vtzoo.operators.mdmmt.experts.ircsn152.model import (
+    MEAN,
+    STD,
+    IrCsnConfig,
+    IrCsnModel,
+)
 from vtzoo.registry.golden import GoldenCase, GoldenError, GoldenRun
 from vtzoo.registry.weights import load_state_dict_strict
 
@@ -22,7 +27,7 @@ def run_ircsn_case(case: GoldenCase) -> GoldenRun:
                 "num_classes": cfg.get("constructor", {}).get("num_classes", 400)}  # fmt: skip
     config = IrCsnConfig.from_original(original)
     model = IrCsnModel(config).eval()
-    load_state_dict_strict(model, CONVERTERS["original"](case_weights(case), config), str(case.path))
+    load_state_dict_strict(model, CONVERTERS["original"](case.original_state_dict(), config), str(case.path))
     inputs = case.inputs()
     video = inputs.get("video")
     if video is None:

@@ -17,7 +17,12 @@ import torch
 
 from vtzoo.operators.base import input_provenance, item_source
 from vtzoo.operators.mdmmt.collate import ExpertSequence
-from vtzoo.operators.mdmmt.experts.expert import ExpertOperator, FrameExpertOptions, is_decoded, segment_timings
+from vtzoo.operators.mdmmt.experts.expert import (
+    ExpertOperator,
+    FrameExpertOptions,
+    is_decoded,
+    segment_timings,
+)
 from vtzoo.operators.mdmmt.experts.ircsn152.model import MEAN, STD, IrCsnModel
 from vtzoo.registry.operators import register_operator
 

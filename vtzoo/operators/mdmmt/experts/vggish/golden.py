@@ -1,6 +1,7 @@
 """Golden parity runner for VGGish (torchvggish): the front end and the network.
 
-The case regenerates its weights from config.json's ``weights_recipe`` (see ``experts/recipe.py``).
+The case regenerates its weights from config.json's ``weights_recipe`` (``vtzoo.registry.recipes``),
+with any tensors of ``original_state_dict.safetensors`` beside them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from vtzoo.operators.mdmmt.experts.recipe import case_weights
 from vtzoo.operators.mdmmt.experts.vggish import audio
 from vtzoo.operators.mdmmt.experts.vggish.convert import CONVERTERS
 from vtzoo.operators.mdmmt.experts.vggish.model import VggishConfig, VggishModel
@@ -32,7 +32,7 @@ def _frontend(waveform: np.ndarray, rate: int, suffix: str, out: dict[str, Any])
 def run_vggish_case(case: GoldenCase) -> GoldenRun:
     config = VggishConfig.from_original(case.config.get("constructor", {}).get("kwargs", {}))
     model = VggishModel(config).eval()
-    load_state_dict_strict(model, CONVERTERS["original"](case_weights(case), config), str(case.path))
+    load_state_dict_strict(model, CONVERTERS["original"](case.original_state_dict(), config), str(case.path))
     inputs = case.inputs()
     out: dict[str, Any] = {"mel_matrix": torch.from_numpy(audio.mel_matrix())}
     # waveform inputs are named waveform_16k / waveform_<rate>hz_<channels>ch

@@ -16,7 +16,11 @@ import numpy as np
 
 from vtzoo.operators.base import OperatorOptions, input_provenance, item_source
 from vtzoo.operators.mdmmt.collate import ExpertSequence
-from vtzoo.operators.mdmmt.experts.expert import ExpertOperator, is_decoded, segment_timings
+from vtzoo.operators.mdmmt.experts.expert import (
+    ExpertOperator,
+    is_decoded,
+    segment_timings,
+)
 from vtzoo.operators.mdmmt.experts.vggish import audio
 from vtzoo.operators.mdmmt.experts.vggish.model import VggishModel
 from vtzoo.registry.operators import register_operator

@@ -1,10 +1,11 @@
 """Regenerate seeded weights from a golden case's ``weights_recipe`` (bit for bit).
 
-Large experts (VGGish: 72M parameters, irCSN-152: 30M) are not stored in their parity cases;
-config.json describes how the weights were drawn instead: one CPU ``torch.Generator`` seeded
-once, then, in list order, ``(torch.rand(shape) - 0.5) * scale + offset`` in float32 for
-``rand`` entries and an int64 constant (no draws) for ``const`` entries. Each entry's
-``sha256`` of its little-endian bytes is checked, so a wrong order or dtype fails loudly.
+Tensors too large to store in a parity case (VGGish: 72M parameters, irCSN-152: 30M) are
+described in config.json instead: one CPU ``torch.Generator`` seeded once, then, in the order of
+``entries``, ``(torch.rand(shape) - 0.5) * scale + offset`` in float32 for ``rand`` entries and a
+constant (no draws) for ``const`` entries. Each entry's ``sha256`` of its little-endian bytes is
+checked, so a wrong order or dtype fails loudly. Recipes of another kind name a ``method`` that
+their family's runner regenerates (e.g. MoViNet's ``movinet-seeded-v1``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from typing import Any
 
 import torch
 
-from vtzoo.registry.golden import GoldenError
+from vtzoo.errors import VtzooError
+
+
+class RecipeError(VtzooError, ValueError):
+    """A recipe whose regenerated tensors do not match the checksums it gives."""
 
 
 def _digest(tensor: torch.Tensor) -> str:
@@ -27,7 +32,7 @@ def _digest(tensor: torch.Tensor) -> str:
 
 
 def regenerate_weights(recipe: dict[str, Any], verify: bool = True) -> dict[str, torch.Tensor]:
-    """The state dict ``recipe`` describes; raises :class:`GoldenError` on a checksum mismatch."""
+    """The state dict ``recipe`` describes; raises :class:`RecipeError` on a checksum mismatch."""
     generator = torch.Generator(device="cpu")
     generator.manual_seed(int(recipe["seed"]))
     state: dict[str, torch.Tensor] = {}
@@ -40,13 +45,7 @@ def regenerate_weights(recipe: dict[str, Any], verify: bool = True) -> dict[str,
             value = (u - 0.5) * float(entry["scale"]) + float(entry["offset"])
         expected = entry.get("sha256_le") or entry.get("sha256_le_f32")
         if verify and expected and _digest(value) != expected:
-            raise GoldenError(f"weights_recipe: regenerated {entry['key']} does not match its sha256")
+            raise RecipeError(f"weights_recipe: regenerated {entry['key']} does not match its sha256")
         state[entry["key"]] = value
     return state
 
-
-def case_weights(case) -> dict[str, torch.Tensor]:
-    """A golden case's original weights: regenerated from its ``weights_recipe``, else its file."""
-    if "weights_recipe" in case.config:
-        return regenerate_weights(case.config["weights_recipe"])
-    return case.original_state_dict()
