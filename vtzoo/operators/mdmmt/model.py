@@ -169,7 +169,7 @@ class MdmmtModel(PretrainedModel):
             self.video_dim_reduce_out = nn.ModuleDict({n: ReduceDim(config.hidden_size, config.same_dim) for n in names})
         self.vid_bert = VideoTransformer(config)
         text_config = BertConfig(**config.text_bert)
-        text_config._attn_implementation = "sdpa"  # fused; a row always keeps its [CLS], so the same weights
+        text_config._attn_implementation = "eager"
         self.txt_bert = BertModel(text_config, add_pooling_layer=False)
         text_dim = text_config.hidden_size
         self.text_gu = nn.ModuleDict({n: GatedEmbeddingUnit(text_dim, config.same_dim) for n in names})
