@@ -56,3 +56,55 @@ def test_subsampling_keeps_an_evenly_strided_subsequence():
         kept = subsample_words(words, torch.Generator().manual_seed(seed))
         steps = {b - a for a, b in zip(kept, kept[1:])}
         assert len(steps) == 1 and 1 <= steps.pop() <= 5
+
+
+def test_mask_sequence_masks_each_half_from_its_own_vocabulary():
+    from vtzoo.operators.videobert.config import VideoBertConfig
+    from vtzoo.operators.videobert.inputs import SpecialTokens, layout
+    from vtzoo.operators.videobert.pretraining import mask_sequence
+
+    config = VideoBertConfig(text_vocab_size=50, branching=3, levels=2, hidden_size=8, num_attention_heads=2)
+    special = SpecialTokens(cls=1, sep=2, mask=3, pad=0)
+    seq = layout(list(range(10, 40)), list(range(9)) * 3, config, special)
+    changed_text, changed_video = set(), set()
+    for seed in range(30):
+        ids, text_labels, video_labels = mask_sequence(seq, config, special, torch.Generator().manual_seed(seed))
+        for pos, (new, old, t, v) in enumerate(zip(ids, seq.ids, text_labels, video_labels)):
+            assert (t != IGNORE) <= (pos in seq.text_positions) and (v != IGNORE) <= (pos in seq.video_positions)
+            assert t in (IGNORE, old) and v in (IGNORE, old)
+            if new != old and new != 3:  # a random replacement stays in its half's vocabulary
+                (changed_text if pos in seq.text_positions else changed_video).add(new)
+        assert any(t != IGNORE for t in text_labels) and any(v != IGNORE for v in video_labels)
+    assert changed_text and all(0 <= i < 50 for i in changed_text)
+    assert changed_video and all(50 <= i < 59 for i in changed_video)
+
+
+def test_losses_read_at_masked_positions_equal_the_full_heads():
+    import torch.nn.functional as F
+
+    from vtzoo.operators.videobert.config import VideoBertConfig
+    from vtzoo.operators.videobert.model import VideoBertModel
+    from vtzoo.operators.videobert.pretraining import TEXT, TEXT_VIDEO, VIDEO, pretraining_losses, pretraining_outputs
+
+    torch.manual_seed(0)
+    config = VideoBertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                             text_vocab_size=40, branching=2, levels=2, feature_dim=4, max_position_embeddings=32,
+                             max_text_tokens=8, max_video_tokens=8)
+    model = VideoBertModel(config).eval()
+    ids = torch.tensor([[1, 11, 12, 2, 0], [1, 44, 41, 42, 2], [1, 13, 44, 43, 2]])  # text / video / text-video
+    text_labels = torch.full_like(ids, IGNORE)
+    video_labels = torch.full_like(ids, IGNORE)
+    text_labels[0, 2], video_labels[1, 2], text_labels[2, 1], video_labels[2, 3] = 12, 41, 13, 43
+    batch = {"input_ids": ids, "token_type_ids": torch.zeros_like(ids), "attention_mask": (ids != 0).long(),
+             "text_labels": text_labels, "video_labels": video_labels, "regime": torch.tensor([TEXT, VIDEO, TEXT_VIDEO]),
+             "aligned": torch.tensor([True, True, False])}
+    losses = pretraining_losses(pretraining_outputs(model, batch))
+    full = model(ids, batch["token_type_ids"], batch["attention_mask"])
+    text, video = full.token_logits[..., :40], full.token_logits[..., 40:44]
+    assert torch.allclose(losses["text_cloze"], F.cross_entropy(text[0, 2:3], torch.tensor([12])))
+    assert torch.allclose(losses["video_cloze"], F.cross_entropy(video[1, 2:3], torch.tensor([1])))
+    assert torch.allclose(losses["pair_text_cloze"], F.cross_entropy(text[2, 1:2], torch.tensor([13])))
+    assert torch.allclose(losses["pair_video_cloze"], F.cross_entropy(video[2, 3:4], torch.tensor([3])))
+    assert torch.allclose(losses["alignment"], F.cross_entropy(full.alignment_logits[2:3], torch.tensor([1])))
+    parts = ["text_cloze", "video_cloze", "pair_text_cloze", "pair_video_cloze", "alignment"]
+    assert torch.allclose(losses["loss"], sum(losses[k] for k in parts))

@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 
 import vtzoo
 from vtzoo.errors import ConfigError
+from vtzoo.operators.videobert.pretraining import IGNORE
 from vtzoo.training.features import FeatureSpec, FeatureStore
 
 FEATURES = {"extractor": "thumbnails", "fps": 4.0, "size": 4, "centre": True, "position_weight": 4.0}
@@ -60,3 +61,25 @@ def test_features_of_another_size_than_the_model_are_refused_before_training(spe
         vtzoo.train("videobert", speech_dataset, tmp_path / "bad", overrides=micro(**{"config.feature_dim": 1024}),
                     progress=False)
     assert not (tmp_path / "bad" / "model.safetensors").exists()
+
+
+def test_rows_of_a_batch_follow_the_three_regimes(bert_vocab):
+    from vtzoo.operators.videobert.operator import VideoBertOperator
+    from vtzoo.operators.videobert.pretraining import TEXT, TEXT_VIDEO, VIDEO
+    from vtzoo.operators.videobert.training import FAMILY, VideoBertSettings
+
+    op = vtzoo.create("videobert", weights="random", precision="fp32", tokenizer=bert_vocab,
+                      **VideoBertOperator.tiny_config(None))
+    batch = {"text": ["push the square", "raise the ball"], "words": [[0, 1, 2, 3], [5, 6, 7]],
+             "negative": [True, False], "partner": [0, 0], "mask_seed": [1, 2]}
+    rows = FAMILY.rows(op, batch, VideoBertSettings())
+    assert rows["regime"].tolist() == [TEXT, VIDEO, TEXT_VIDEO] * 2
+    join, sep = op.config.join_token_id, op.special.sep
+    video_length = lambda row: ids[row].tolist().index(sep) - ids[row].tolist().index(join) - 1
+    ids = rows["input_ids"]
+    # the first sample's text-video row is a negative: the other video's 3 words, no cloze, not aligned
+    assert video_length(2) == 3 and video_length(1) == 4 and not rows["aligned"][2]
+    assert (rows["text_labels"][2] == IGNORE).all() and (rows["video_labels"][2] == IGNORE).all()
+    assert bool(rows["aligned"][5]) and ((rows["text_labels"][5] != IGNORE).any() or (rows["video_labels"][5] != IGNORE).any())
+    assert (rows["video_labels"][0] == IGNORE).all() and (rows["text_labels"][1] == IGNORE).all()
+    assert join not in ids[0].tolist() and join in ids[1].tolist()

@@ -83,5 +83,5 @@ def centred_thumbnails(frames: torch.Tensor, size: int, threshold: float, positi
         for frame, y, x in zip(foreground, cy.tolist(), cx.tolist())
     ])
     thumbs = F.interpolate(shifted, size=(size, size), mode="area").flatten(1)
-    position = torch.stack([cx / width - 0.5, cy / height - 0.5], dim=1) * position_weight
+    position = torch.stack([(cx + 0.5) / width - 0.5, (cy + 0.5) / height - 0.5], dim=1) * position_weight  # 0: the middle
     return torch.cat([thumbs, position], dim=1)
