@@ -111,9 +111,9 @@ def read_didemo(root: Path) -> VideoTextDataset:
             by_video.setdefault(entry["video"], []).append((entry["description"], _didemo_time(entry["times"])))
         collector.source = path
         keys = []
-        for video, annotations in by_video.items():
-            annotations.sort(key=lambda a: a[1])
-            sentences, times = [a[0] for a in annotations], [a[1] for a in annotations]
+        for video, entries in by_video.items():
+            entries.sort(key=lambda a: a[1])
+            sentences, times = [a[0] for a in entries], [a[1] for a in entries]
             key = _paragraph_items(collector, video, sentences, times, (Path(video).stem,))
             if key is not None:
                 keys.append(key)
