@@ -12,11 +12,11 @@ def cmd_videobert_vocab(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import vtzoo
-    from vtzoo.folder_search import find_videos
+    from vtzoo.video.discovery import discover_videos
     from vtzoo.operators.videobert.visual_words import fit_on_videos
 
     folder = Path(args.directory)
-    videos = find_videos(folder / "videos" if (folder / "videos").is_dir() else folder)
+    videos = discover_videos(folder / "videos" if (folder / "videos").is_dir() else folder).videos
     op = vtzoo.create("videobert", args.variant, weights="random", seed=args.seed, clip_size=args.clip_size,
                       s3d_weights=args.s3d_weights)
     vocabulary, failures = fit_on_videos(op.clips, videos, args.branching, args.levels, seed=args.seed,
