@@ -96,7 +96,8 @@ def test_release_format_converts_on_load(tmp_path, with_position_ids):
     path = tmp_path / "mdmmt_3mod.pth"
     torch.save({"vid_state_dict": vid, "txt_state_dict": txt}, path)
     cfg = mdmmt_config_from_case(case_cfg)
-    op = MdmmtOperator.build(None, weights=str(path), config=dataclasses.asdict(cfg))
+    op = MdmmtOperator.build(None, weights=str(path), config=dataclasses.asdict(cfg),
+                             options=MdmmtOperator.options_class(precision="fp32"))
     inputs = load_file(str(MDMMT_CASE / "inputs.safetensors"))
     outputs = load_file(str(MDMMT_CASE / "outputs.safetensors"))
     names = cfg.expert_names
