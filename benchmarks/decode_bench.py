@@ -57,18 +57,24 @@ def make_clip(path: Path, width: int, height: int, seconds: float = 4.0, fps: in
 
 
 def peak_memory_mb(spec, video: str, at_size: bool) -> float:
-    """Peak RSS growth of a fresh process that decodes one clip with ``spec`` (no model built)."""
+    """Peak RSS growth of a fresh process that decodes one clip with ``spec`` (no model built).
+
+    Read from /proc's VmHWM, which a new program starts afresh (``ru_maxrss`` carries the
+    parent's peak over fork and exec)."""
     record = {"sampling": dict(spec.sampling), "preprocess": dataclasses.asdict(spec.preprocess)}
     code = (
-        "import json, resource, sys\n"
+        "import json, sys\n"
+        "def peak():\n"
+        "    line = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
+        "    return int(line.split()[1]) / 1024\n"
         "from vtzoo.video import VideoInputSpec\n"
         "from vtzoo.video.preprocess import Preprocess\n"
         "record = json.loads(sys.argv[1])\n"
         "spec = VideoInputSpec(record['sampling'], Preprocess(**record['preprocess']), decode_at_size=sys.argv[3] == '1')\n"
         "import av, decord  # the decoders' libraries loaded before the baseline\n"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "before = peak()\n"
         "spec.load(sys.argv[2])\n"
-        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)\n"
+        "print(peak() - before)\n"
     )
     command = [sys.executable, "-c", code, json.dumps(record), video, "1" if at_size else "0"]
     out = subprocess.run(command, capture_output=True, text=True, check=True)

