@@ -97,7 +97,7 @@ def test_long_video_decodes_only_what_is_needed(media, videos, monkeypatch):
     """2000 frames: only the sampled frames are converted and kept; seeking skips the rest."""
     converted = []
     original = backends_module._frame_to_rgb
-    monkeypatch.setattr(backends_module, "_frame_to_rgb", lambda frame: converted.append(1) or original(frame))
+    monkeypatch.setattr(backends_module, "_frame_to_rgb", lambda frame, size=None: converted.append(1) or original(frame, size))
     decoder = PyAVBackend(str(videos["long"]), "long")
     assert decoder.probe().num_frames == 2000
     frames = decoder.read([1990, 7, 1000, 7])

@@ -20,6 +20,18 @@ TINY = {"clip": {"embed_dim": 64, "vision_width": 64, "vision_layers": 1, "trans
         "cross_hidden_size": 64, "max_frames": 4}
 
 
+def coded_frames(data: bytes) -> tuple[int, int]:
+    """The byte range of the MP4's ``mdat`` payload: damage there hits coded frames only, never
+    the container's index (whose position depends on how large the encoder's frames came out)."""
+    position = 0
+    while position + 8 <= len(data):
+        size, kind = int.from_bytes(data[position:position + 4], "big"), bytes(data[position + 4:position + 8])
+        if kind == b"mdat":
+            return position + 8, position + size
+        position += size
+    raise AssertionError("no mdat box in the test video")
+
+
 @pytest.fixture(scope="module")
 def damaged(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("damaged")
@@ -37,7 +49,8 @@ def damaged(tmp_path_factory) -> dict[str, Path]:
         container.mux(packet)
     container.close()
     data = bytearray(clean.read_bytes())
-    for position in np.random.default_rng(1).integers(2000, len(data) - 3000, 60):
+    first, last = coded_frames(data)
+    for position in np.random.default_rng(1).integers(first + 2000, last - 500, 60):
         data[position] ^= 0xFF  # flipped bits in the coded frames: the decoder conceals them, loudly
     (root / "corrupt.mp4").write_bytes(bytes(data))
     (root / "truncated.mp4").write_bytes(clean.read_bytes()[: len(data) // 2])  # no moov atom

@@ -242,14 +242,15 @@ class OperatorTaskOp(PipelineOp):
 # -- built-in ops -----------------------------------------------------------------------------
 @pipeline_op("video.decode")
 def _video_decode(context: OpContext, step: Step, preprocess: Any = None, backend: str | None = None,
-                  **sampling: Any) -> PipelineOp:
+                  decode_at_size: bool = False, **sampling: Any) -> PipelineOp:
     """path (or bytes/array) [, start, end] -> VideoClip, decoded and preprocessed for an operator.
 
     By default for the operator step that reads this step's output (``for: <step>`` names another),
     with that operator's own input spec (:attr:`Operator.video_input`): the spec names its model
     once. ``sampling`` (``num_frames``, ``fps``, ``max_frames``, ``sampling``, ``pad``) overrides
     the operator's rule. Without an operator step, ``preprocess`` is a card name or a mapping of
-    Preprocess fields.
+    Preprocess fields. ``decode_at_size: true`` lets the decoder scale frames to the model's size
+    (faster on large videos; pixels differ slightly from the original resampling, see docs/video.md).
     """
     from vtzoo.video import VideoInputSpec
 
@@ -267,7 +268,7 @@ def _video_decode(context: OpContext, step: Step, preprocess: Any = None, backen
         spec = VideoInputSpec.from_card(get_card(preprocess).preprocessing)
     else:
         spec = VideoInputSpec.from_card(dict(preprocess or {"frames": sampling.get("num_frames") or 8}))
-    spec = spec.replace(**sampling)
+    spec = spec.replace(decode_at_size=bool(decode_at_size), **sampling)
 
     def decode(source: Any, start: float | None = None, end: float | None = None) -> Any:
         return spec.load(source, start=start, end=end, backend=backend)

@@ -57,7 +57,12 @@ class VideoBackend(Protocol):
         """float64 (num_frames,): presentation time of each frame in seconds, the first at 0."""
 
     def read(self, indices: Sequence[int]) -> torch.Tensor:
-        """uint8 (len(indices), 3, H, W) upright RGB frames in the order of ``indices`` (repeats allowed)."""
+        """uint8 (len(indices), 3, H, W) upright RGB frames in the order of ``indices`` (repeats allowed).
+
+        A backend whose ``scales_at_decode`` is true also takes ``size=(height, width)``: the
+        upright frames scaled by the decoder itself, so that a full-resolution RGB frame never
+        exists (see ``load_video(decode_at_size=True)``).
+        """
 
     def close(self) -> None:
         """Release the file / decoder."""
@@ -172,11 +177,14 @@ class DecordBackend:
     """
 
     name = "decord"
+    scales_at_decode = True
 
     def __init__(self, source: "str | bytes", label: str):
         import decord  # ImportError -> "not installed" in the fallback record
 
         self.label = label
+        self._source = source
+        self._scaled: dict[tuple[int, int], object] = {}  # readers that decode at a given size
         container = sniff_container(source)
         if container not in DECORD_CONTAINERS:
             raise VideoDecodeError(label, "decord seeks unreliably in this container (not MP4/MOV, Matroska/WebM or FLV)")
@@ -207,13 +215,32 @@ class DecordBackend:
         starts = np.asarray(stamps, dtype=np.float64)[:, 0]
         return starts - starts[0]
 
-    def read(self, indices: Sequence[int]) -> torch.Tensor:
+    def read(self, indices: Sequence[int], size: tuple[int, int] | None = None) -> torch.Tensor:
         unique = _check_range(indices, self._num_frames, self.label)
-        decoded = turn(self._native(self._reader.get_batch, unique).asnumpy(), self._turn, axes=(1, 2))
-        expected = (len(unique), self._orientation.height, self._orientation.width, 3)
+        reader, (height, width) = self._reader_for(size)
+        decoded = turn(self._native(reader.get_batch, unique).asnumpy(), self._turn, axes=(1, 2))
+        expected = (len(unique), height, width, 3)
         if decoded.shape != expected:  # decord 0.6 garbles some frame widths instead of failing
             raise VideoDecodeError(self.label, f"decord returned frames of shape {decoded.shape}, expected {expected}")
         return _hwc_to_tchw(_gather(unique, decoded, indices))
+
+    def _reader_for(self, size: tuple[int, int] | None) -> tuple[object, tuple[int, int]]:
+        """The reader that produces frames of ``size`` and that size (the stored one by default).
+
+        decord scales inside its FFmpeg filter graph when a reader is opened with a width and
+        height. A rotated video keeps the full-size reader: which axes decord 0.6 scales before
+        it turns a frame is not documented, and a wrong guess would distort the picture.
+        """
+        native = (self._orientation.height, self._orientation.width)
+        if size is None or tuple(size) == native or self.rotation:
+            return self._reader, native
+        if size not in self._scaled:
+            import decord
+
+            height, width = size
+            self._scaled[size] = self._native(decord.VideoReader, _file_like(self._source), ctx=decord.cpu(0),
+                                              width=width, height=height)
+        return self._scaled[size], tuple(size)
 
     @property
     def decoder_messages(self) -> list[str]:
@@ -232,13 +259,15 @@ class DecordBackend:
     def close(self) -> None:
         # dropping the reader stops decord's decoding thread, which may still print: captured too
         self._reader = None
+        self._scaled = {}
         self._capture.close()
 
 
 # ------------------------------------------------------------------------------------ PyAV ----
-def _frame_to_rgb(frame) -> np.ndarray:
-    """Convert one decoded frame to upright (H, W, 3) uint8 RGB. Only frames that are kept get here."""
-    return upright_rgb(frame)
+def _frame_to_rgb(frame, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Convert one decoded frame to upright (H, W, 3) uint8 RGB, scaled by FFmpeg to ``size``
+    (upright height, width) when given. Only frames that are kept get here."""
+    return upright_rgb(frame, size)
 
 
 class _SeekMissed(Exception):
@@ -256,6 +285,7 @@ class PyAVBackend:
     """
 
     name = "pyav"
+    scales_at_decode = True
     # Containers that store decode timestamps only: frame pts after a seek do not give the
     # presentation order, so frames are counted from the start instead.
     COUNT_ONLY_FORMATS = frozenset({"avi"})
@@ -266,6 +296,7 @@ class PyAVBackend:
         self.label = label
         self._source = source
         self.frames_decoded = 0  # how many frames the decoder produced (tests check seeking)
+        self._size: tuple[int, int] | None = None  # the size read() converts frames to (None: stored)
         self._index_packets()
         # A fresh container for decoding: rewinding after the index pass fails on unseekable
         # inputs (raw streams).
@@ -326,10 +357,11 @@ class PyAVBackend:
         pts = np.asarray(self._frame_pts, dtype=np.float64)
         return (pts - pts[0]) * float(self._stream.time_base)
 
-    def read(self, indices: Sequence[int]) -> torch.Tensor:
+    def read(self, indices: Sequence[int], size: tuple[int, int] | None = None) -> torch.Tensor:
         unique = _check_range(indices, self._num_frames, self.label)
         if not unique:
             raise ValueError("read() needs at least one frame index")
+        self._size = None if size is None else tuple(size)
         got: dict[int, np.ndarray] | None = None
         if self._seekable:
             try:
@@ -370,7 +402,7 @@ class PyAVBackend:
                 position = frame.pts
                 wanted = index_of_pts.get(frame.pts)
                 if wanted is not None and wanted not in got:
-                    got[wanted] = _frame_to_rgb(frame)
+                    got[wanted] = _frame_to_rgb(frame, self._size)
                 if frame.pts >= target:
                     break
             if index not in got:
@@ -385,7 +417,7 @@ class PyAVBackend:
             for count, frame in enumerate(container.decode(container.streams.video[0])):
                 self.frames_decoded += 1
                 if count in wanted:
-                    got[count] = _frame_to_rgb(frame)
+                    got[count] = _frame_to_rgb(frame, self._size)
                 if count >= last:
                     break
         finally:

@@ -54,6 +54,7 @@ class VideoClip:
     fallback: dict[str, str] = field(default_factory=dict)
     rotation: int = 0
     decoder_messages: str = ""  # what the decoder reported while producing the frames (concealed errors)
+    decoded_size: list[int] | None = None  # [height, width] the decoder scaled to (decode_at_size), else None
 
     def __len__(self) -> int:
         return self.frames.shape[0]
@@ -73,6 +74,7 @@ class VideoClip:
             "fallback": dict(self.fallback),
             "rotation": self.rotation,
             "decoder_messages": self.decoder_messages,
+            "decoded_size": self.decoded_size,
         }
 
 
@@ -210,6 +212,7 @@ def load_video(
     preprocess: Preprocess | None = None,
     backend: str | None = None,
     source_fps: float | None = None,
+    decode_at_size: bool = False,
 ) -> VideoClip:
     """Decode the sampled frames of a video and preprocess them.
 
@@ -228,6 +231,11 @@ def load_video(
         backend: ``"auto"`` (decord, then PyAV), ``"decord"``, ``"pyav"``; default from the
             ``VTZOO_VIDEO_BACKEND`` environment variable, else ``"auto"``.
         source_fps: frame rate of decoded-frame input, needed for ``fps`` / ``start`` / ``end`` there.
+        decode_at_size: let the decoder scale each frame to ``preprocess``'s first resize (FFmpeg's
+            bicubic scaler, while converting from YUV) instead of producing full-size RGB frames
+            that are resized after. Much cheaper for large videos (a 4K frame is 25 MB of RGB); the
+            pixels differ slightly from the originals' resampling, so it is off by default
+            (docs/video.md has the measured difference). The size is in the provenance.
 
     A :class:`VideoClip` (e.g. from a pipeline's ``video.decode`` step) is returned as it is:
     it was already sampled and preprocessed, with its settings recorded in its provenance.
@@ -256,7 +264,8 @@ def load_video(
         info = decoder.probe()
         timestamps = decoder.timestamps()
         chosen = request.choose(info, timestamps)
-        frames = decoder.read(chosen)
+        size = _decoder_size(decoder, info, preprocess) if decode_at_size else None
+        frames = decoder.read(chosen) if size is None else decoder.read(chosen, size=size)
         return info, timestamps, chosen, frames, summarise(getattr(decoder, "decoder_messages", []))
 
     if data is None:
@@ -293,7 +302,15 @@ def load_video(
         fallback=fallback,
         rotation=info.rotation,
         decoder_messages=said,
+        decoded_size=list(raw.shape[-2:]) if tuple(raw.shape[-2:]) != (info.height, info.width) else None,
     )
+
+
+def _decoder_size(decoder: VideoBackend, info: VideoInfo, preprocess: Preprocess | None) -> tuple[int, int] | None:
+    """The frame size to ask ``decoder`` for under ``decode_at_size`` (None: the stored size)."""
+    if preprocess is None or not getattr(decoder, "scales_at_decode", False):
+        return None
+    return preprocess.decode_size(info.height, info.width)
 
 
 def probe_video(source: Any, *, backend: str | None = None, source_fps: float | None = None) -> VideoInfo:

@@ -42,9 +42,20 @@ def turned_size(width: int, height: int, degrees: int) -> tuple[int, int]:
     return (height, width) if degrees in (90, 270) else (width, height)
 
 
-def upright_rgb(frame) -> np.ndarray:
-    """One ``av.VideoFrame`` as an upright (H, W, 3) uint8 RGB array."""
-    return np.ascontiguousarray(turn(frame.to_ndarray(format="rgb24"), upright_degrees(frame.rotation)))
+def upright_rgb(frame, size: tuple[int, int] | None = None) -> np.ndarray:
+    """One ``av.VideoFrame`` as an upright (H, W, 3) uint8 RGB array.
+
+    ``size`` (upright height, width): FFmpeg's scaler resizes while it converts from YUV (bicubic),
+    so the full-size RGB picture is never made. The stored frame is scaled to the turned size.
+    """
+    degrees = upright_degrees(frame.rotation)
+    if size is None:
+        rgb = frame.to_ndarray(format="rgb24")
+    else:
+        height, width = size
+        stored_width, stored_height = turned_size(width, height, degrees)
+        rgb = frame.to_ndarray(format="rgb24", width=stored_width, height=stored_height, interpolation="BICUBIC")
+    return np.ascontiguousarray(turn(rgb, degrees))
 
 
 def probe_orientation(source: "str | bytes", label: str) -> Orientation:

@@ -115,6 +115,20 @@ class Preprocess:
             frames = (frames - mean) / std
         return frames.contiguous()
 
+    def decode_size(self, height: int, width: int) -> tuple[int, int] | None:
+        """The (height, width) a decoder can scale frames of this size to, so that the first
+        ``resize`` has nothing left to do; None when there is no resize or it would not shrink
+        (a decoder never enlarges: upscaling stays with the model's own resampling)."""
+        if self.resize is None:
+            return None
+        if isinstance(self.resize, (int, np.integer)):
+            size = short_side_size(height, width, int(self.resize))
+        else:
+            size = _pair(self.resize, "resize")
+        if size[0] >= height or size[1] >= width:
+            return None
+        return size
+
     @staticmethod
     def _resize_size(frames: torch.Tensor, size: int | Sequence[int]) -> tuple[int, int]:
         if isinstance(size, (int, np.integer)):

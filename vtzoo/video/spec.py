@@ -22,10 +22,12 @@ SAMPLING_KEYS = ("num_frames", "fps", "max_frames", "sampling", "pad")
 @dataclass(frozen=True)
 class VideoInputSpec:
     """``sampling``: ``load_video`` keywords (``num_frames`` or ``fps``/``max_frames``/``pad``,
-    ``sampling``); ``preprocess``: resize/crop/normalise (None: float frames in [0, 1])."""
+    ``sampling``); ``preprocess``: resize/crop/normalise (None: float frames in [0, 1]);
+    ``decode_at_size``: the decoder scales frames to the first resize (``load_video``)."""
 
     sampling: Mapping[str, Any] = field(default_factory=dict)
     preprocess: Preprocess | None = None
+    decode_at_size: bool = False
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.sampling) - set(SAMPLING_KEYS))
@@ -52,7 +54,8 @@ class VideoInputSpec:
             sampling.pop("num_frames", None)
         sampling.update(given)
         preprocess = changes.get("preprocess", self.preprocess)
-        return VideoInputSpec(sampling=sampling, preprocess=preprocess)
+        decode_at_size = bool(changes.get("decode_at_size", self.decode_at_size))
+        return VideoInputSpec(sampling=sampling, preprocess=preprocess, decode_at_size=decode_at_size)
 
     @property
     def frames(self) -> int | None:
@@ -65,7 +68,7 @@ class VideoInputSpec:
         if isinstance(source, VideoClip):
             return source
         return load_video(source, start=start, end=end, backend=backend, preprocess=self.preprocess,
-                          **dict(self.sampling))
+                          decode_at_size=self.decode_at_size, **dict(self.sampling))
 
     def check(self, clip: VideoClip, operator: str) -> VideoClip:
         """``clip`` unchanged if it was preprocessed the way this spec says; else an InputError."""
