@@ -42,6 +42,7 @@ def run_family(family: str, dataset: Path, work: Path, results: Path, max_minute
             shutil.copyfile(out / name, results / family / name)
     steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
     result = {"family": family, "test": metrics, "wall_s": round(wall, 1), "steps": len(steps),
+              "max_minutes": max_minutes, "dataset": dataset.name, "final_loss": steps[-1]["loss"] if steps else None,
               "load_average": os.getloadavg(), "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine()}
     (results / family / "result.json").write_text(json.dumps(result, indent=1))
     return result

@@ -121,3 +121,32 @@ def test_cdcr_partners_need_square_batch():
     sim = torch.zeros(2, 3, 4, 5)
     with pytest.raises(ValueError, match="as many texts as videos"):
         I.cdcr_best_partners(sim, torch.randn(2, 4, 6), torch.randn(3, 5, 6), torch.ones(2, 4), torch.ones(3, 5), 1, 1)
+
+
+def test_cdcr_is_finite_when_every_frame_picks_the_same_start_token():
+    """From scratch, CLIP's start token (the same feature in every text: it attends to itself only)
+    can be every frame's best token; its partner rows are then identical and their standardisation
+    was 0 / 0 (the DRL training run's NaN at step 2). The loss and its gradients stay finite."""
+    torch.manual_seed(0)
+    start = I.l2_normalise(torch.randn(1, 1, 8))
+    text = torch.cat([start.expand(3, 1, 8), torch.randn(3, 4, 8)], dim=1).requires_grad_()
+    video = (start.expand(3, 2, 8) + 0.01 * torch.randn(3, 2, 8)).requires_grad_()  # frames near the start token
+    tm, vm = torch.ones(3, 5), torch.ones(3, 2)
+    weights = torch.softmax(torch.randn(3, 5), -1), torch.softmax(torch.randn(3, 2), -1)
+    for weighted in (True, False):
+        text.grad = video.grad = None
+        t, v = I.l2_normalise(text), I.l2_normalise(video)
+        sim = I.token_similarity(text, video, tm, vm)
+        assert (sim.max(dim=-2).indices == 0).all()  # every frame's best token is the start token
+        if weighted:
+            cdcr = I.cdcr_weighted_partners(sim, t, v, tm, vm, *weights, 1.0, 0.06)
+        else:
+            cdcr = I.cdcr_best_partners(sim, t, v, tm, vm, 1.0, 0.06)
+        cdcr.backward()
+        assert torch.isfinite(cdcr) and torch.isfinite(text.grad).all() and torch.isfinite(video.grad).all()
+
+def test_standardise_leaves_varying_channels_exact_and_zeroes_constant_ones():
+    x = torch.tensor([[1.0, 0.5], [2.0, 0.5], [4.0, 0.5]])
+    z = I.standardise(x)
+    torch.testing.assert_close(z[:, 0], (x[:, 0] - x[:, 0].mean()) / x[:, 0].std(), atol=0, rtol=0)
+    assert torch.equal(z[:, 1], torch.zeros(3))

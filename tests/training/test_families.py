@@ -20,16 +20,7 @@ def steps(out):
     return [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
 
 
-# A known bug, kept visible: since the operator-shell merge the DRL micro run's loss turns NaN at
-# its second step (strict: this test fails as soon as it is fixed, so the mark must go then).
-KNOWN_DIVERGING = {"drl"}
-
-
-@pytest.mark.parametrize("family", [
-    pytest.param(f, marks=pytest.mark.xfail(reason="DRL micro run diverges (NaN at step 2): open bug", strict=True))
-    if f in KNOWN_DIVERGING else f
-    for f in FAMILIES
-])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_family_trains_reloads_and_resumes(family, micro_dataset, micro_overrides, tmp_path):
     out = tmp_path / family
     total = micro_overrides(family)["train.epochs"]  # one step per epoch: 4 pairs, batch 4

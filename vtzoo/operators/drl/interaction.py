@@ -113,9 +113,25 @@ def dp_vectors(
 
 
 # -- channel decorrelation regularisation ----------------------------------------------------
+# A channel whose spread over the rows is below this has no defined correlation. The regularisers
+# standardise L2-normalised features (channels in [-1, 1]), so this is far below any real spread
+# and above float32 rounding of the mean of identical rows.
+CONSTANT_CHANNEL_STD = 1e-6
+
+
 def standardise(x: torch.Tensor) -> torch.Tensor:
-    """Per-channel standardisation over rows with the unbiased ``torch.std``."""
-    return (x - x.mean(0)) / x.std(0)
+    """Per-channel standardisation over rows with the unbiased ``torch.std``.
+
+    A constant channel standardises to 0 (uncorrelated with everything) instead of 0 / 0. It
+    happens in training: CLIP's start token sees only itself under causal attention, so its
+    feature is the same in every text, and when it is every frame's best partner (cdcr 2 / 3) the
+    partner rows are identical. The division is guarded on both branches so the gradient stays
+    finite too; a channel with a spread is standardised exactly as before.
+    """
+    std = x.std(0)
+    varies = std > CONSTANT_CHANNEL_STD
+    centred = x - x.mean(0)
+    return torch.where(varies, centred / torch.where(varies, std, torch.ones_like(std)), torch.zeros_like(centred))
 
 
 def decorrelation_penalty(c: torch.Tensor, alpha1: float, alpha2: float) -> torch.Tensor:
