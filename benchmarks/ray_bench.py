@@ -12,6 +12,11 @@ times, so drift on a shared machine hits both alike; figures are medians. The co
 run (cluster start, worker imports, actors loading the model) is reported beside them.
 Target: Ray >= 0.85x the in-process throughput.
 
+Each Ray run starts its actor pool afresh (new worker processes that import torch and the model
+code, then build the model): a cost per run, not per video. ``--more-videos N`` also times runs of
+N videos, alternating with the others, and reports the marginal rate of each runner (the extra
+videos over the extra seconds), which is the throughput of a long run without that start.
+
 ``--nodes 2`` runs Ray as a simulated two-node cluster instead (a head and a second node process,
 ``--cpus`` split between them, through ``ray.cluster_utils.Cluster``) and also checks that every
 video comes back exactly once.
@@ -73,11 +78,25 @@ def start_ray(cpus: int, nodes: int):
     return cluster
 
 
+def marginal(larger: dict[str, list[float]], smaller: dict[str, list[float]], videos: int, more: int) -> dict:
+    """Each runner's rate over the videos the larger run adds (a fixed start cost cancels out), and
+    the Ray run's fixed cost: its time beyond what its marginal rate explains."""
+    if not larger["local"]:
+        return {}
+    rates = {r: (more - videos) / (statistics.median(larger[r]) - statistics.median(smaller[r])) for r in larger}
+    return {"larger_videos": more, "larger_local_s": [round(t, 2) for t in larger["local"]],
+            "larger_ray_s": [round(t, 2) for t in larger["ray"]],
+            "marginal_local_videos_per_s": round(rates["local"], 3), "marginal_ray_videos_per_s": round(rates["ray"], 3),
+            "marginal_ray_over_local": round(rates["ray"] / rates["local"], 3),
+            "ray_fixed_cost_s": round(statistics.median(smaller["ray"]) - videos / rates["ray"], 2)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray cluster")
+    parser.add_argument("--more-videos", type=int, default=48, help="a second, larger run (0: none)")
     parser.add_argument("--nodes", type=int, default=1, help="Ray node processes sharing the CPUs")
     parser.add_argument("--json", default=None, help="write the result to this file")
     args = parser.parse_args(argv)
@@ -88,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vtzoo-ray-bench-") as tmp:
         folder = Path(tmp) / "videos"
         folder.mkdir()
-        paths = sample_folder(folder, args.videos)
+        more = sample_folder(folder, max(args.videos, args.more_videos))
+        paths = more[: args.videos]
         pipe = index_pipeline(str(Path(tmp) / "store"))
         load_before = os.getloadavg()[0]
         start = time.perf_counter()
@@ -97,9 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         ray_start_s = time.perf_counter() - start
         cold = {"local": timed_run(pipe, paths, "local"), "ray": timed_run(pipe, paths, "ray")}
         timings: dict[str, list[float]] = {"local": [], "ray": []}
+        larger: dict[str, list[float]] = {"local": [], "ray": []}
         for _ in range(args.repeats):
             for runner in timings:
                 timings[runner].append(timed_run(pipe, paths, runner))
+                if args.more_videos > args.videos:
+                    larger[runner].append(timed_run(pipe, more, runner))
         ray.shutdown()
         if cluster is not None:
             cluster.shutdown()
@@ -113,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "local_s": [round(t, 2) for t in timings["local"]], "ray_s": [round(t, 2) for t in timings["ray"]],
         "cold_local_s": round(cold["local"], 2), "cold_ray_s": round(cold["ray"], 2), "ray_start_s": round(ray_start_s, 2),
         "machine_cpus": os.cpu_count(), "load_avg": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+        **marginal(larger, timings, args.videos, args.more_videos),
         "torch": torch.__version__, "ray": ray.__version__, "python": platform.python_version(),
     }
     print(json.dumps(result, indent=1))
