@@ -273,3 +273,20 @@ def test_collection_names_are_milvus_safe():
     assert collection_name("3d", "") == "c_3d"
     with pytest.raises(VectorIndexError):
         collection_name("", "x")
+
+
+def test_milvus_lite_connections_send_no_keepalive_pings_its_server_would_refuse(tmp_path):
+    """Milvus Lite's gRPC server refuses pings more often than every 5 minutes while no data flows
+    (GOAWAY "too_many_pings" after two); pymilvus's default of one every 10 s closed the connection
+    under any Lite call silent for ~30 s (a large collection's index build on load), and pymilvus
+    then repeated the call. Reproducing that takes over 30 s, so this checks what the channel is
+    given: the first call of a Lite index shows the options its connection was opened with."""
+    pytest.importorskip("milvus_lite")
+    index = VectorIndex(str(tmp_path / "lite.db"))
+    index.insert_vectors("keepalive", torch.ones(1, 4), [{"id": "a", "path": "a.mp4", "content_hash": "a",
+                                                          "duration": 1.0, "start": 0.0, "end": 1.0}])
+    options = index.client._get_connection()._grpc_options  # what pymilvus merges over its defaults
+    assert options.get("grpc.keepalive_time_ms", 10_000) >= 5 * 60 * 1000
+    assert options.get("grpc.keepalive_permit_without_calls", True) is False
+    assert index.count("keepalive") == 1
+    index.close()

@@ -36,6 +36,12 @@ _FINGERPRINT_KEY = "vtzoo.fingerprint"
 _RPC_TIMEOUT = 20.0  # seconds: a server that does not answer a write within this is gone
 _CONNECT_TIMEOUT = 10.0
 _TAKEOVER_TIMEOUT = 30.0  # seconds for an exiting Lite server's process to let go of the file
+# Milvus Lite's gRPC server keeps gRPC's default ping policy (while no data flows, at most one ping
+# per 5 minutes; the third early one closes the connection with GOAWAY "too_many_pings"), and
+# pymilvus pings every 10 s, also during a call. So a Lite call that runs silently for ~30 s (the
+# index build of a large collection when it is loaded) lost its connection, and pymilvus repeated
+# it. On a loopback connection keepalive finds nothing a closed socket would not: no pings.
+_LITE_GRPC_OPTIONS = {"grpc.keepalive_time_ms": 2**31 - 1, "grpc.keepalive_permit_without_calls": False}
 
 
 def _pid_alive(pid: int) -> bool:
@@ -85,7 +91,7 @@ class MilvusIndex(VectorIndex):
         if endpoint is None:
             raise VectorIndexError(f"index database {self.uri} is locked by another process that does not share it; "
                                    "wait for it to finish, or use a Milvus server URI for concurrent access")
-        return MilvusClient(uri=endpoint)
+        return MilvusClient(uri=endpoint, grpc_options=_LITE_GRPC_OPTIONS)
 
     def _local_endpoint(self) -> str | None:
         """Serve the local Lite file ``self.uri`` here, or join the process that serves it (None:
@@ -118,7 +124,7 @@ class MilvusIndex(VectorIndex):
             if endpoint is not None and (self._joined is None or endpoint != gone):  # ours, or a new owner's
                 with contextlib.suppress(Exception):  # the old connection is dead already
                     self.client.close()
-                self.client = MilvusClient(uri=endpoint)
+                self.client = MilvusClient(uri=endpoint, grpc_options=_LITE_GRPC_OPTIONS)
                 self._loaded.clear()
                 return True
             self._joined = gone  # still the old owner's: it has not let go of the file yet
