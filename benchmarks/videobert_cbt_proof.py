@@ -287,11 +287,12 @@ def main() -> int:
     data = args.work / "data"
     vtzoo_cli("make-synthetic", str(data), "--count", str(args.count), "--seed", str(args.seed))
     results = {}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
     for family in args.only:
         results[family] = (videobert_proof if family == "videobert" else cbt_proof)(args.work, data)
         results[family].update(dataset={"count": args.count, "seed": args.seed})
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text("".join(json.dumps(r) + "\n" for r in results.values()))
+        # written after each family, so a run stopped during the second keeps the first
+        args.json.write_text("".join(json.dumps(r) + "\n" for r in results.values()))
     print(tables(results))
     return 0
 
