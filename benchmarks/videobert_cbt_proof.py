@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -71,7 +72,8 @@ def shape_of(item: Any) -> str:
     """The shape a single-event video shows, read from its sentence (make-synthetic's shape names)."""
     from vtzoo.datasets.synthetic import SHAPES
 
-    found = {shape for shape, names in SHAPES.items() for name in names if name in item.segments[0].text}
+    text = f" {re.sub(r'[^a-z-]+', ' ', item.segments[0].text.lower())} "  # whole words: "across" is no cross
+    found = {shape for shape, names in SHAPES.items() for name in names if f" {name} " in text}
     if len(found) != 1:
         raise ValueError(f"{item.name}: cannot tell the shape from {item.segments[0].text!r}")
     return found.pop()
