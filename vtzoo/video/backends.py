@@ -296,7 +296,6 @@ class PyAVBackend:
         self.label = label
         self._source = source
         self.frames_decoded = 0  # how many frames the decoder produced (tests check seeking)
-        self._size: tuple[int, int] | None = None  # the size read() converts frames to (None: stored)
         self._index_packets()
         # A fresh container for decoding: rewinding after the index pass fails on unseekable
         # inputs (raw streams).
@@ -361,15 +360,14 @@ class PyAVBackend:
         unique = _check_range(indices, self._num_frames, self.label)
         if not unique:
             raise ValueError("read() needs at least one frame index")
-        self._size = None if size is None else tuple(size)
         got: dict[int, np.ndarray] | None = None
         if self._seekable:
             try:
-                got = self._read_seeking(unique)
+                got = self._read_seeking(unique, size)
             except _SeekMissed:
                 got = None
         if got is None:
-            got = self._read_sequential(unique)
+            got = self._read_sequential(unique, size)
         decoded = np.stack([got[i] for i in unique])
         return _hwc_to_tchw(_gather(unique, decoded, indices))
 
@@ -377,7 +375,7 @@ class PyAVBackend:
         position = bisect_right(self._keyframe_pts, pts)
         return self._keyframe_pts[position - 1] if position else self._frame_pts[0]
 
-    def _read_seeking(self, unique: list[int]) -> dict[int, np.ndarray]:
+    def _read_seeking(self, unique: list[int], size: tuple[int, int] | None) -> dict[int, np.ndarray]:
         index_of_pts = {self._frame_pts[i]: i for i in unique}
         got: dict[int, np.ndarray] = {}
         frames = None  # the live decode iterator
@@ -402,14 +400,14 @@ class PyAVBackend:
                 position = frame.pts
                 wanted = index_of_pts.get(frame.pts)
                 if wanted is not None and wanted not in got:
-                    got[wanted] = _frame_to_rgb(frame, self._size)
+                    got[wanted] = _frame_to_rgb(frame, size)
                 if frame.pts >= target:
                     break
             if index not in got:
                 raise _SeekMissed
         return got
 
-    def _read_sequential(self, unique: list[int]) -> dict[int, np.ndarray]:
+    def _read_sequential(self, unique: list[int], size: tuple[int, int] | None) -> dict[int, np.ndarray]:
         container = self._open()
         wanted, last = set(unique), unique[-1]
         got: dict[int, np.ndarray] = {}
@@ -417,7 +415,7 @@ class PyAVBackend:
             for count, frame in enumerate(container.decode(container.streams.video[0])):
                 self.frames_decoded += 1
                 if count in wanted:
-                    got[count] = _frame_to_rgb(frame, self._size)
+                    got[count] = _frame_to_rgb(frame, size)
                 if count >= last:
                     break
         finally:
