@@ -144,6 +144,15 @@ def rows_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def load_note(rows: list[dict]) -> list[str]:
+    """The machine's load average recorded with the rows (runs before bench.py recorded it have none)."""
+    loads = sorted({r["load_average"] for r in rows if r.get("load_average") is not None})
+    if not loads:
+        return []
+    shown = f"{loads[0]:.2f}" if len(loads) == 1 else f"{loads[0]:.2f}-{loads[-1]:.2f}"
+    return [f"Machine load average (1 min) when the timing ended: {shown}.", ""]
+
+
 def plot(runs: dict[str, list[dict]], path: Path) -> None:
     import matplotlib
 
@@ -178,7 +187,7 @@ def render(runs: dict[str, list[dict]], image: str) -> str:
     lines += targets_table(runs)
     lines += ["", f"![throughput over the original float32]({image})", "", "### Every row", ""]
     for name, rows in runs.items():
-        lines += [f"#### {name}: {rows[0]['operator']}/{rows[0]['variant']}", ""] + rows_table(rows) + [""]
+        lines += [f"#### {name}: {rows[0]['operator']}/{rows[0]['variant']}", ""] + load_note(rows) + rows_table(rows) + [""]
     return "\n".join(lines + [END])
 
 
