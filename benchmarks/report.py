@@ -18,15 +18,17 @@ from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 START, END = "<!-- results -->", "<!-- /results -->"
+RUN_FIELDS = {"implementation", "clips_per_s", "backend", "warmup_s", "repeats", "threads", "torch"}
 MIN_COSINE = 0.999  # a fast row counts for a target only if it matches fp32 at least this well
 
 
 def load(results: Path) -> dict[str, list[dict]]:
-    """bench.py runs by workload (other benchmarks' JSON files in the folder are left out)."""
+    """bench.py runs by workload (other benchmarks' JSON files in the folder, and rows kept by hand
+    without bench.py's run fields, such as fp32-against-original.jsonl, are left out)."""
     runs = {}
     for file in sorted(results.glob("*.jsonl")):
         rows = [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
-        if rows and all("implementation" in row and "clips_per_s" in row for row in rows):
+        if rows and all(RUN_FIELDS <= set(row) for row in rows):
             runs[file.stem] = rows
     return runs
 
