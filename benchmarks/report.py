@@ -189,7 +189,8 @@ def render(runs: dict[str, list[dict]], image: str) -> str:
     lines += targets_table(runs)
     lines += ["", f"![throughput over the original float32]({image})", "", "### Every row", ""]
     for name, rows in runs.items():
-        lines += [f"#### {name}: {rows[0]['operator']}/{rows[0]['variant']}", ""] + load_note(rows) + rows_table(rows) + [""]
+        lines += [f"#### {name}: {rows[0]['operator']}/{rows[0]['variant']}", ""]
+        lines += load_note(rows) + rows_table(rows) + [""]
     return "\n".join(lines + [END])
 
 

@@ -60,9 +60,11 @@ def _import_original(path: str, text_config: dict[str, Any]):
 
 
 def _original_models(path: str, config) -> tuple[torch.nn.Module, torch.nn.Module]:
-    text_config = {k: v for k, v in config.text_bert.items() if k not in ("hidden_dropout_prob", "attention_probs_dropout_prob")}
+    dropouts = ("hidden_dropout_prob", "attention_probs_dropout_prob")  # BertTXT passes its own
+    text_config = {k: v for k, v in config.text_bert.items() if k not in dropouts}
     original_module = _import_original(path, text_config)
-    experts_info = {e["name"]: dict(dim=int(e["dim"]), idx=int(e["idx"]), max_tok=int(e["max_tok"])) for e in config.experts}
+    experts_info = {e["name"]: dict(dim=int(e["dim"]), idx=int(e["idx"]), max_tok=int(e["max_tok"]))
+                    for e in config.experts}
     vid_bert_params = {
         "vocab_size_or_config_json_file": 10, "hidden_size": config.hidden_size,
         "num_hidden_layers": config.num_hidden_layers, "intermediate_size": config.intermediate_size,

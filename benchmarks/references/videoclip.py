@@ -113,7 +113,8 @@ def _original_model(path: str, config) -> torch.nn.Module:
 
     def bert_config(name: str = "bert-base-uncased"):  # bert-base-uncased's sizes, as the variant has them
         return modeling_bert.BertConfig(
-            vocab_size=config.vocab_size, hidden_size=config.hidden_size, num_hidden_layers=config.text_num_hidden_layers,
+            vocab_size=config.vocab_size, hidden_size=config.hidden_size,
+            num_hidden_layers=config.text_num_hidden_layers,
             num_attention_heads=config.num_attention_heads, intermediate_size=config.intermediate_size,
             hidden_act=config.hidden_act, hidden_dropout_prob=config.hidden_dropout_prob,
             attention_probs_dropout_prob=config.attention_probs_dropout_prob,
