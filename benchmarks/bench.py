@@ -21,7 +21,8 @@ with random weights, its state dict converted into vtzoo, and timed beside it; u
 ``batch``, ``frames``, ``precision``, ``backend``, ``clips_per_s``, ``latency_ms``,
 ``gflops_per_clip``, ``min_cos_vs_fp32``, ``ratio_vs_original_fp32`` (null without a reference),
 ``warmup_s`` (the first call: with ``--compile`` the compilation), ``repeats``, ``threads``,
-``torch``, ``stream``, ``task``, and ``frames_per_s`` for stream rows.
+``torch``, ``stream``, ``task``, ``load_average`` (the machine's 1-minute load average right after
+the timing: other jobs on a shared machine show there), and ``frames_per_s`` for stream rows.
 
 ``--text TOKENS`` times the text tower instead, on ``--batch`` random sequences of TOKENS ids
 (tokenisation excluded).
@@ -239,6 +240,7 @@ def run_batch(args: argparse.Namespace, base, reference, batch: int) -> list[dic
     rows = vtzoo_rows(base, clip, args, field_name) + refs
     flops = gflops(rows[0].call) / batch
     time_alternating(rows, args.repeats)
+    load_average = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     fp32, original = rows[0], next((r for r in rows if r.implementation == "original"), None)
     # what the original returns, as vtzoo fp32 computes it (the adapter says, else the same field)
     theirs = reference.vtzoo_output(base, clip, args.stream) if hasattr(reference, "vtzoo_output") else fp32.output
@@ -256,6 +258,7 @@ def run_batch(args: argparse.Namespace, base, reference, batch: int) -> list[dic
             "ratio_vs_original_fp32": None if original is None else round(original.median / row.median, 3),
             "warmup_s": round(row.warmup_s, 2), "repeats": args.repeats, "threads": torch.get_num_threads(),
             "torch": torch.__version__, "stream": bool(args.stream), "task": "text" if args.text else "video",
+            "load_average": None if load_average is None else round(load_average, 2),
         }
         if args.stream:
             record["frames_per_s"] = round(frames * clips_per_s, 2)

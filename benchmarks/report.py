@@ -18,15 +18,17 @@ from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 START, END = "<!-- results -->", "<!-- /results -->"
+RUN_FIELDS = {"implementation", "clips_per_s", "backend", "warmup_s", "repeats", "threads", "torch"}
 MIN_COSINE = 0.999  # a fast row counts for a target only if it matches fp32 at least this well
 
 
 def load(results: Path) -> dict[str, list[dict]]:
-    """bench.py runs by workload (other benchmarks' JSON files in the folder are left out)."""
+    """bench.py runs by workload (other benchmarks' JSON files in the folder, and rows kept by hand
+    without bench.py's run fields, such as fp32-against-original.jsonl, are left out)."""
     runs = {}
     for file in sorted(results.glob("*.jsonl")):
         rows = [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
-        if rows and all("implementation" in row and "clips_per_s" in row for row in rows):
+        if rows and all(RUN_FIELDS <= set(row) for row in rows):
             runs[file.stem] = rows
     return runs
 
@@ -144,6 +146,15 @@ def rows_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def load_note(rows: list[dict]) -> list[str]:
+    """The machine's load average recorded with the rows (runs before bench.py recorded it have none)."""
+    loads = sorted({r["load_average"] for r in rows if r.get("load_average") is not None})
+    if not loads:
+        return []
+    shown = f"{loads[0]:.2f}" if len(loads) == 1 else f"{loads[0]:.2f}-{loads[-1]:.2f}"
+    return [f"Machine load average (1 min) when the timing ended: {shown}.", ""]
+
+
 def plot(runs: dict[str, list[dict]], path: Path) -> None:
     import matplotlib
 
@@ -178,7 +189,8 @@ def render(runs: dict[str, list[dict]], image: str) -> str:
     lines += targets_table(runs)
     lines += ["", f"![throughput over the original float32]({image})", "", "### Every row", ""]
     for name, rows in runs.items():
-        lines += [f"#### {name}: {rows[0]['operator']}/{rows[0]['variant']}", ""] + rows_table(rows) + [""]
+        lines += [f"#### {name}: {rows[0]['operator']}/{rows[0]['variant']}", ""]
+        lines += load_note(rows) + rows_table(rows) + [""]
     return "\n".join(lines + [END])
 
 
