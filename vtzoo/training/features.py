@@ -36,6 +36,7 @@ from safetensors.torch import load_file, save_file
 from vtzoo.errors import ConfigError, VtzooError
 
 EXTRACTORS = ("s3d", "thumbnails", "operator")
+CENTRED_OPTIONS = {"object_window": 1.0, "silhouette": False, "colour_weight": 1.0, "clip_frames": 1, "clip_stride": 0}
 
 
 @dataclass
@@ -53,6 +54,11 @@ class FeatureSpec:
     centre: bool = False  # thumbnails: object-centred, with the position appended (vtzoo.backbones.thumbnails)
     position_weight: float = 8.0  # thumbnails with centre: scale of the two position values
     threshold: float = 0.3  # thumbnails with centre: foreground = this far from the border colour
+    object_window: float = 1.0  # thumbnails with centre: the fraction of the frame kept around the object
+    silhouette: bool = False  # thumbnails with centre: foreground mask + mean colour
+    colour_weight: float = 1.0  # thumbnails with silhouette: scale of the colour values
+    clip_frames: int = 1  # thumbnails with centre: frames per clip feature (with its motion)
+    clip_stride: int = 0  # thumbnails with clip_frames: frames between clips (0: clip_frames)
     key: str = ""  # operator: identifies the operator's extractor (set by the family)
 
     def __post_init__(self) -> None:
@@ -68,12 +74,16 @@ class FeatureSpec:
     def thumbnails(self):
         from vtzoo.backbones.thumbnails import ThumbnailClips
 
-        return ThumbnailClips(self.fps, self.size, self.centre, self.position_weight, self.threshold)
+        return ThumbnailClips(self.fps, self.size, self.centre, self.position_weight, self.threshold, self.object_window,
+                              self.silhouette, self.colour_weight, self.clip_frames, self.clip_stride)
 
     def fingerprint(self) -> str:
         values = asdict(self)
         if not self.centre:  # the fields of centred thumbnails leave other extractions' caches where they were
             for name in ("centre", "position_weight", "threshold"):
+                values.pop(name)
+        for name, default in CENTRED_OPTIONS.items():  # likewise the later options, at their defaults
+            if values[name] == default:
                 values.pop(name)
         if self.extractor == "s3d" and self.weights != "random":
             values["weights"] = _file_identity(Path(self.weights))
@@ -107,7 +117,7 @@ class Extractor:
         elif spec.extractor == "thumbnails":
             features, record = spec.thumbnails()(str(item.path), str(item.path))
             starts = torch.tensor(record["timestamps"], dtype=torch.float32)
-            times = torch.stack([starts, starts + 1.0 / spec.fps], 1)
+            times = torch.stack([starts, starts + spec.clip_frames / spec.fps], 1)
         else:
             features = self.s3d(str(item.path)).features
             seconds = spec.window_frames / spec.fps
