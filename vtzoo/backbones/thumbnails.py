@@ -73,10 +73,6 @@ class ThumbnailClips:
         return self.clip_stride or self.clip_frames
 
     @property
-    def clip_seconds(self) -> float:
-        return self.clip_frames / self.fps
-
-    @property
     def extractor_id(self) -> str:
         centred = f"/centred(w={self.position_weight:g},t={self.threshold:g})" if self.centre else ""
         if self.object_window != 1.0:
@@ -87,7 +83,8 @@ class ThumbnailClips:
         return f"thumbnails/{self.size}px/{self.fps:g}fps{centred}{clips}"
 
     def __call__(self, video: Any, source: str) -> tuple[torch.Tensor, dict[str, Any]]:
-        """(N, dim) features of one video (one row per sampled frame) and its provenance record."""
+        """(N, dim) features of one video (one row per sampled frame, or per window with ``clip_frames``)
+        and its provenance record (``timestamps``: each row's first frame)."""
         from vtzoo.video import Preprocess, load_video
 
         record = {"source": source, "backend": None, "fallback": None, "indices": None, "timestamps": None, "rotation": 0}
