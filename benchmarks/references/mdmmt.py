@@ -27,6 +27,9 @@ from typing import Any, Callable
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _stand_ins import module_replaced  # noqa: E402  (loaded by path, as bench.py loads adapters)
+
 
 def _import_original(path: str, text_config: dict[str, Any]):
     from transformers import BertConfig, BertModel
@@ -46,15 +49,8 @@ def _import_original(path: str, text_config: dict[str, Any]):
         sys.path.insert(0, checkout)
     legacy = types.ModuleType("transformers.modeling_bert")
     legacy.BertModel = RandomBert
-    previous = sys.modules.get("transformers.modeling_bert")
-    sys.modules["transformers.modeling_bert"] = legacy
-    try:
+    with module_replaced("transformers.modeling_bert", legacy):
         import models.mmt as original_module  # noqa: E402  (the checkout's package)
-    finally:
-        if previous is None:
-            sys.modules.pop("transformers.modeling_bert", None)
-        else:
-            sys.modules["transformers.modeling_bert"] = previous
     original_module.AutoTokenizer = NoTokenizer
     return original_module
 

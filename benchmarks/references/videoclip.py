@@ -41,6 +41,9 @@ from typing import Any, Callable
 import torch
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _stand_ins import module_replaced  # noqa: E402  (loaded by path, as bench.py loads adapters)
+
 LEGACY_PACKAGE = "vtzoo_bench_mmpt_transformers"  # where transformers 3.4 is imported
 DEMO_CONFIG = "projects/retri/videoclip/how2.yaml"
 
@@ -92,15 +95,8 @@ def _import_original(path: str):
             package = types.ModuleType(name)
             package.__path__ = [str(folder)]
             sys.modules[name] = package
-    previous = sys.modules.get("transformers.modeling_bert")
-    sys.modules["transformers.modeling_bert"] = modeling_bert
-    try:
+    with module_replaced("transformers.modeling_bert", modeling_bert):
         from mmpt.models import mmfusion  # noqa: E402  (the checkout's module)
-    finally:
-        if previous is None:
-            sys.modules.pop("transformers.modeling_bert", None)
-        else:
-            sys.modules["transformers.modeling_bert"] = previous
     return root, mmfusion, modeling_bert
 
 

@@ -26,7 +26,7 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -36,7 +36,8 @@ from safetensors.torch import load_file, save_file
 from vtzoo.errors import ConfigError, VtzooError
 
 EXTRACTORS = ("s3d", "thumbnails", "operator")
-CENTRED_OPTIONS = {"object_window": 1.0, "silhouette": False, "colour_weight": 1.0, "clip_frames": 1, "clip_stride": 0}
+# options added after the first caches were written: left out of the fingerprint at their defaults
+LATER_THUMBNAIL_OPTIONS = ("object_window", "silhouette", "colour_weight", "clip_frames", "clip_stride")
 
 
 @dataclass
@@ -74,16 +75,16 @@ class FeatureSpec:
     def thumbnails(self):
         from vtzoo.backbones.thumbnails import ThumbnailClips
 
-        return ThumbnailClips(self.fps, self.size, self.centre, self.position_weight, self.threshold, self.object_window,
-                              self.silhouette, self.colour_weight, self.clip_frames, self.clip_stride)
+        return ThumbnailClips(**{f.name: getattr(self, f.name) for f in fields(ThumbnailClips)})
 
     def fingerprint(self) -> str:
         values = asdict(self)
         if not self.centre:  # the fields of centred thumbnails leave other extractions' caches where they were
             for name in ("centre", "position_weight", "threshold"):
                 values.pop(name)
-        for name, default in CENTRED_OPTIONS.items():  # likewise the later options, at their defaults
-            if values[name] == default:
+        defaults = FeatureSpec.__dataclass_fields__
+        for name in LATER_THUMBNAIL_OPTIONS:  # likewise the later options, at their defaults
+            if values[name] == defaults[name].default:
                 values.pop(name)
         if self.extractor == "s3d" and self.weights != "random":
             values["weights"] = _file_identity(Path(self.weights))
