@@ -108,3 +108,21 @@ def test_losses_read_at_masked_positions_equal_the_full_heads():
     assert torch.allclose(losses["alignment"], F.cross_entropy(full.alignment_logits[2:3], torch.tensor([1])))
     parts = ["text_cloze", "video_cloze", "pair_text_cloze", "pair_video_cloze", "alignment"]
     assert torch.allclose(losses["loss"], sum(losses[k] for k in parts))
+
+
+def test_alignment_weight_scales_only_the_alignment_term():
+    from vtzoo.operators.videobert.pretraining import pretraining_losses
+
+    torch.manual_seed(0)
+    outputs = {"text_logits": torch.randn(3, 5), "text_targets": torch.tensor([0, 1, 2]),
+               "video_logits": torch.randn(2, 4), "video_targets": torch.tensor([3, 0]),
+               "pair_text_logits": torch.zeros(0, 5), "pair_text_targets": torch.zeros(0, dtype=torch.long),
+               "pair_video_logits": torch.zeros(0, 4), "pair_video_targets": torch.zeros(0, dtype=torch.long),
+               "alignment_logits": torch.tensor([[2.0, -1.0], [0.5, 0.5]]), "aligned": torch.tensor([True, False])}
+    weighted = pretraining_losses(outputs, alignment_weight=10.0)
+    # hand-computed: alignment CE = mean(-log softmax([2, -1])[0], -log softmax([.5, .5])[1])
+    alignment = (math.log(1 + math.exp(-3.0)) + math.log(2.0)) / 2
+    assert abs(float(weighted["alignment"]) - alignment) < 1e-6
+    cloze = float(weighted["text_cloze"] + weighted["video_cloze"])
+    assert abs(float(weighted["loss"]) - (cloze + 10.0 * alignment)) < 1e-5
+    assert abs(float(pretraining_losses(outputs)["loss"]) - (cloze + alignment)) < 1e-5

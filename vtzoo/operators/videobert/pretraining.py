@@ -9,7 +9,8 @@ Masking follows BERT (the paper does not restate it, so BERT's defaults are chos
 the maskable positions, of which 80 % become ``[MASK]``, 10 % a random token of the same
 vocabulary (a text word for text, a visual word for video) and 10 % stay. Augmentations from the
 paper: neighbouring sentences concatenated at random, visual words subsampled at a random rate
-(1-5). The three losses are summed with equal weights (the paper gives none).
+(1-5). The losses are summed with equal weights by default (the paper gives none); the alignment
+term can be weighted apart (``alignment_weight``), since from scratch the cloze terms drown it.
 """
 
 from __future__ import annotations
@@ -124,13 +125,15 @@ def pretraining_outputs(model, batch: dict[str, torch.Tensor]) -> dict[str, torc
     return out
 
 
-def pretraining_losses(outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Every regime's loss from :func:`pretraining_outputs`, and their equally weighted sum:
-    text cloze + video cloze + (text-video cloze on both halves + alignment). A regime absent from
+def pretraining_losses(outputs: dict[str, torch.Tensor], alignment_weight: float = 1.0) -> dict[str, torch.Tensor]:
+    """Every regime's loss from :func:`pretraining_outputs`, and their sum: text cloze + video cloze
+    + (text-video cloze on both halves + ``alignment_weight`` x alignment). A regime absent from
     the batch contributes nothing."""
     losses = {f"{name}_cloze": cloze_loss(outputs[f"{name}_logits"], outputs[f"{name}_targets"], 0)
               for name in ("text", "video", "pair_text", "pair_video") if outputs[f"{name}_targets"].numel()}
     if outputs["aligned"].numel():
         losses["alignment"] = alignment_loss(outputs["alignment_logits"], outputs["aligned"])
-    losses["loss"] = sum(losses.values()) if losses else outputs["alignment_logits"].sum() * 0.0
+    weights = {"alignment": alignment_weight}
+    losses["loss"] = (sum(weights.get(name, 1.0) * value for name, value in losses.items()) if losses
+                      else outputs["alignment_logits"].sum() * 0.0)
     return losses

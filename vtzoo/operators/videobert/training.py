@@ -16,7 +16,7 @@
   (``[CLS] text [>] words [SEP]``, cloze on both halves + the alignment classifier from
   ``[CLS]``); with probability ``negative_rate`` the text-video row takes the words of another video
   of the batch (a negative: no cloze on it, label "not aligned"). Masking is BERT's (15 %, 80/10/10).
-  The losses are summed with equal weights (the paper gives none).
+  The losses are summed with equal weights (the paper gives none) unless ``alignment_weight`` says otherwise.
 
 Evaluation is text-to-video retrieval through the operator: ``similarity`` is the alignment
 probability of every (caption, video) pair, a cross-encoder (one forward pass per pair), so each
@@ -61,6 +61,9 @@ class VideoBertSettings:
     max_neighbours: int = 2  # following sentences joined to a sentence: 0..max_neighbours
     max_subsample: int = 5  # visual words kept every r-th, r in 1..max_subsample
     kmeans_iterations: int = 25  # Lloyd iterations per node of the vocabulary tree
+    # the alignment loss's weight in the sum (the paper gives no weights: 1 = equal). From scratch the
+    # [CLS] classifier sits at chance for long while the cloze terms dominate the gradient
+    alignment_weight: float = 1.0
 
     def __post_init__(self) -> None:
         unknown = [r for r in self.regimes if r not in REGIMES]
@@ -68,6 +71,8 @@ class VideoBertSettings:
             raise ConfigError(f"family.regimes {self.regimes!r}: choose from {', '.join(REGIMES)}")
         if not 0.0 <= self.negative_rate <= 1.0 or not 0.0 < self.mask_probability < 1.0:
             raise ConfigError("family.negative_rate must be in [0, 1] and family.mask_probability in (0, 1)")
+        if self.alignment_weight < 0:
+            raise ConfigError("family.alignment_weight must be >= 0")
         if self.max_subsample < 1 or self.max_neighbours < 0:
             raise ConfigError("family.max_subsample must be >= 1 and family.max_neighbours >= 0")
 
@@ -171,7 +176,7 @@ class VideoBertTraining(FeatureFamily, TrainingFamily):
         return pretraining_outputs(op.model, self.rows(op, batch, settings))
 
     def loss(self, op, encoded, settings: VideoBertSettings) -> dict[str, torch.Tensor]:
-        return pretraining_losses(encoded)
+        return pretraining_losses(encoded, settings.alignment_weight)
 
     # -- evaluation --------------------------------------------------------------------------------
     def video_input(self, op, batch) -> Any:
