@@ -32,6 +32,20 @@ def coded_frames(data: bytes) -> tuple[int, int]:
     raise AssertionError("no mdat box in the test video")
 
 
+def slice_data(data: bytes, first: int, last: int, header: int = 32) -> list[tuple[int, int]]:
+    """The byte ranges of the coded picture data in ``data[first:last]`` (MP4 stores H.264 as
+    NAL units each after its 4-byte length): damage must stay inside them, past each unit's
+    slice header, or the decoder meets a wrong length or header and gives up instead of
+    concealing (where that lands depends on how large the encoder's frames came out)."""
+    ranges, position = [], first
+    while position + 4 <= last:
+        size = int.from_bytes(data[position:position + 4], "big")
+        if size > 2 * header:
+            ranges.append((position + 4 + header, position + 4 + size))
+        position += 4 + size
+    return ranges
+
+
 @pytest.fixture(scope="module")
 def damaged(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("damaged")
@@ -49,9 +63,12 @@ def damaged(tmp_path_factory) -> dict[str, Path]:
         container.mux(packet)
     container.close()
     data = bytearray(clean.read_bytes())
-    first, last = coded_frames(data)
-    for position in np.random.default_rng(1).integers(first + 2000, last - 500, 60):
-        data[position] ^= 0xFF  # flipped bits in the coded frames: the decoder conceals them, loudly
+    ranges = slice_data(data, *coded_frames(data))
+    rng = np.random.default_rng(1)
+    for k in rng.choice(len(ranges), size=min(20, len(ranges)), replace=False):
+        start, end = ranges[k]
+        for position in rng.integers(start, end, 3):
+            data[position] ^= 0xFF  # flipped bits in the coded frames: the decoder conceals them, loudly
     (root / "corrupt.mp4").write_bytes(bytes(data))
     (root / "truncated.mp4").write_bytes(clean.read_bytes()[: len(data) // 2])  # no moov atom
     return {"clean": clean, "corrupt": root / "corrupt.mp4", "truncated": root / "truncated.mp4"}
