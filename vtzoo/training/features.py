@@ -82,9 +82,9 @@ class FeatureSpec:
         if not self.centre:  # the fields of centred thumbnails leave other extractions' caches where they were
             for name in ("centre", "position_weight", "threshold"):
                 values.pop(name)
-        defaults = FeatureSpec.__dataclass_fields__
+        defaults = {f.name: f.default for f in fields(FeatureSpec)}
         for name in LATER_THUMBNAIL_OPTIONS:  # likewise the later options, at their defaults
-            if values[name] == defaults[name].default:
+            if values[name] == defaults[name]:
                 values.pop(name)
         if self.extractor == "s3d" and self.weights != "random":
             values["weights"] = _file_identity(Path(self.weights))
